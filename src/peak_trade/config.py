@@ -1,0 +1,686 @@
+"""Configuration: one typed, frozen model loaded from TOML and the environment.
+
+Precedence, lowest first: built-in defaults < the TOML file < ``PEAK_TRADE_*``
+environment variables. Every field has a default, so an empty or missing file
+works. :func:`load_settings` is the only entry point::
+
+    settings = load_settings("config/peaktrade.toml")
+    settings.resilience.for_module("portfolio").circuit_breaker_threshold
+
+Environment variables:
+
+* ``PEAK_TRADE_<SECTION>__<KEY>[__<SUBKEY>...]`` sets any key, e.g.
+  ``PEAK_TRADE_STORE__URL=redis://localhost:6379/0`` or
+  ``PEAK_TRADE_RESILIENCE__PORTFOLIO__CIRCUIT_BREAKER_THRESHOLD=3``.
+* The seed's flat names for the ``[resilience]`` globals also work:
+  ``PEAK_TRADE_CIRCUIT_BREAKER_THRESHOLD``, ``PEAK_TRADE_RATE_LIMIT_REQUESTS``, ...
+* ``PEAK_TRADE_CONFIG`` names the config file.
+
+A ``PEAK_TRADE_*`` variable that matches no key is an error, not silently
+ignored: a typo must not leave a production limit at its default.
+
+Every problem (unknown key, wrong type, value out of range, bad TOML) raises a
+single :class:`~peak_trade.errors.ConfigError` listing *all* problems, each
+with the key, where the value came from (file or variable) and what is allowed.
+
+pydantic validates the model; the file and environment layers are our own
+because pydantic-settings silently ignores unknown variables and cannot tell
+which variable or file a bad value came from.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import annotated_types
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+
+from peak_trade.errors import ConfigError
+from peak_trade.logging import REDACTED, mask_url_credentials
+
+__all__ = [
+    "BackupSettings",
+    "DEFAULT_CONFIG_PATH",
+    "DataSettings",
+    "ENV_PREFIX",
+    "ExchangeSettings",
+    "HealthCheckSettings",
+    "ModuleResilience",
+    "MonitoringSettings",
+    "RateLimitSpec",
+    "ResilienceSettings",
+    "ResolvedModuleResilience",
+    "RetrySettings",
+    "Settings",
+    "StoreSettings",
+    "WebSettings",
+    "find_config_file",
+    "load_settings",
+]
+
+ENV_PREFIX = "PEAK_TRADE_"
+CONFIG_ENV_VAR = "PEAK_TRADE_CONFIG"
+DEFAULT_CONFIG_PATH = Path("config/peaktrade.toml")
+_RESERVED_ENV = frozenset({CONFIG_ENV_VAR})
+
+PosInt = Annotated[int, Field(gt=0)]
+PosFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+# --------------------------------------------------------------------------- resilience
+
+
+class RateLimitSpec(_Section):
+    """A per-endpoint or per-exchange token bucket: ``requests`` per ``window`` seconds.
+
+    In TOML, ``binance = 15`` is shorthand for 15 requests per second (seed 003).
+    """
+
+    requests: PosInt
+    window: PosFloat = 1.0
+    burst: PosInt | None = Field(default=None, description="bucket size; default = requests")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, bool):
+            return data  # let validation reject it
+        if isinstance(data, int | float):
+            return {"requests": data}
+        if isinstance(data, str) and data.strip().isdigit():
+            return {"requests": int(data)}
+        return data
+
+
+class ModuleResilience(_Section):
+    """``[resilience.<module>]``: any global resilience key, overriding it for one module."""
+
+    circuit_breaker_enabled: bool | None = None
+    circuit_breaker_threshold: PosInt | None = None
+    circuit_breaker_timeout: PosFloat | None = None
+    rate_limit_enabled: bool | None = None
+    rate_limit_requests: PosInt | None = None
+    rate_limit_window: PosFloat | None = None
+    retry_max_attempts: PosInt | None = None
+    retry_base_delay: NonNegFloat | None = None
+    retry_max_delay: NonNegFloat | None = None
+    timeout_seconds: PosFloat | None = None
+    fail_safe_defaults: bool | None = None
+
+
+class ResolvedModuleResilience(_Section):
+    """The effective resilience settings of one module (overrides applied over globals)."""
+
+    module: str
+    circuit_breaker_enabled: bool
+    circuit_breaker_threshold: int
+    circuit_breaker_timeout: float
+    rate_limit_enabled: bool
+    rate_limit_requests: int
+    rate_limit_window: float
+    retry_max_attempts: int
+    retry_base_delay: float
+    retry_max_delay: float
+    timeout_seconds: float | None
+    fail_safe_defaults: bool
+
+
+_RESERVED_RESILIENCE_TABLES = frozenset({"rate_limits", "modules"})
+
+
+class ResilienceSettings(_Section):
+    """``[resilience]`` globals, ``[resilience.<module>]`` overrides and ``rate_limits``."""
+
+    circuit_breaker_enabled: bool = True
+    circuit_breaker_threshold: PosInt = 5
+    circuit_breaker_timeout: PosFloat = 60.0
+    rate_limit_enabled: bool = True
+    rate_limit_requests: PosInt = 100
+    rate_limit_window: PosFloat = 60.0
+    retry_max_attempts: PosInt = 3
+    retry_base_delay: NonNegFloat = 1.0
+    retry_max_delay: NonNegFloat = 60.0
+    timeout_seconds: PosFloat | None = None
+    fail_safe_defaults: bool = False
+    metrics_enabled: bool = True
+    rate_limits: dict[str, RateLimitSpec] = Field(default_factory=dict)
+    modules: dict[str, ModuleResilience] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_module_tables(cls, data: Any) -> Any:
+        # Every sub-table other than the reserved ones is a module override.
+        if not isinstance(data, Mapping):
+            return data
+        out: dict[str, Any] = {}
+        modules: dict[str, Any] = dict(data.get("modules") or {})
+        for key, value in data.items():
+            if key == "modules":
+                continue
+            if isinstance(value, Mapping) and key not in _RESERVED_RESILIENCE_TABLES:
+                modules[key] = value
+            else:
+                out[key] = value
+        out["modules"] = modules
+        return out
+
+    def for_module(self, module: str) -> ResolvedModuleResilience:
+        """Settings for ``module``: its ``[resilience.<module>]`` values over the globals."""
+        override = self.modules.get(module)
+        values: dict[str, Any] = {"module": module}
+        for name in ResolvedModuleResilience.model_fields:
+            if name == "module":
+                continue
+            value = getattr(override, name) if override is not None else None
+            values[name] = value if value is not None else getattr(self, name)
+        return ResolvedModuleResilience(**values)
+
+
+# --------------------------------------------------------------------------- other sections
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class MonitoringSettings(_Section):
+    """``[monitoring]``: logging, metrics and alerts."""
+
+    log_level: LogLevel = "INFO"
+    structured_logging: bool = True
+    log_format: Literal["auto", "console", "json"] = "auto"
+    metrics_enabled: bool = True
+    alerts_enabled: bool = True
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+
+class HealthCheckSettings(_Section):
+    """``[health_checks]``: scheduled checks and the ``/health*`` endpoints."""
+
+    enabled: bool = True
+    interval_seconds: PosFloat = 60.0
+    timeout_seconds: PosFloat = 5.0
+    cache_ttl_seconds: NonNegFloat = 5.0
+    checks: tuple[str, ...] = Field(default=(), description="names to run; empty = all registered")
+    show_details: bool = False
+
+
+class BackupSettings(_Section):
+    """``[backup]``: scheduled backups (tar + zstd) and retention."""
+
+    enabled: bool = True
+    interval_hours: PosFloat = 24.0
+    retention_days: PosInt = 30
+    backup_path: Path = Path("var/backups")
+    compress: bool = True
+    compression_level: Annotated[int, Field(ge=1, le=22)] = 3
+
+
+class JobBreakerSettings(_Section):
+    """``[retry.circuit_breaker]``: per-job-type breaker (seed 004)."""
+
+    enabled: bool = False
+    failure_threshold: PosInt = 10
+    time_window_minutes: PosFloat = 5.0
+
+
+class RetryMetricsSettings(_Section):
+    """``[retry.metrics]``: shared retry metrics (seed 004)."""
+
+    enabled: bool = False
+    time_window_minutes: PosFloat = 60.0
+
+
+class IdempotencySettings(_Section):
+    """``[retry.idempotency]``: side-effect guard records (seed 004's ``retry.redis``)."""
+
+    namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]+$")] = "idempotency"
+    ttl_seconds: PosFloat = 259_200.0
+    lease_seconds: PosFloat = 30.0
+
+
+class RetrySettings(_Section):
+    """``[retry]``: job safety (seed 004). Off by default: it changes trading behaviour."""
+
+    enabled: bool = False
+    max_attempts: PosInt = 3
+    cooldown_seconds: PosFloat = 60.0
+    exponential_backoff: bool = True
+    max_cooldown_seconds: PosFloat = 3600.0
+    audit_log_path: Path = Path("var/logs/job_retry_audit")
+    circuit_breaker: JobBreakerSettings = Field(default_factory=JobBreakerSettings)
+    metrics: RetryMetricsSettings = Field(default_factory=RetryMetricsSettings)
+    idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
+
+
+Timeframe = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d"]
+
+
+class ExchangeSettings(_Section):
+    """``[exchange]``: which exchange, which markets, request budget, credentials."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9]+$")] = "binance"
+    mode: Literal["fake", "live"] = "fake"
+    base_url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
+    symbols: tuple[Annotated[str, Field(pattern=r"^[A-Z0-9]+/[A-Z0-9]+$")], ...] = (
+        "BTC/USDT",
+        "ETH/USDT",
+    )
+    timeframe: Timeframe = "1m"
+    history_candles: PosInt = 1000
+    request_weight_limit: PosInt = Field(default=6000, description="per minute, shared by workers")
+    weight_safety_margin: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    timeout_seconds: PosFloat = 10.0
+    trading_enabled: bool = False
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+
+
+_STORE_SCHEMES = ("memory", "sqlite", "redis", "rediss", "unix")
+
+
+class StoreSettings(_Section):
+    """``[store]``: where shared state lives (see docs/stores.md)."""
+
+    url: str = "sqlite:///var/state.db"
+    namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]+$")] = "peaktrade"
+    eviction_policy_check: Literal["refuse", "warn", "off"] = "refuse"
+    connect_timeout: PosFloat = 2.0
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        scheme = v.split("://", 1)[0] if "://" in v else ""
+        if scheme not in _STORE_SCHEMES:
+            allowed = ", ".join(f"{s}://" for s in _STORE_SCHEMES)
+            raise ValueError(f"unsupported store URL scheme {scheme!r}; allowed: {allowed}")
+        return v
+
+
+class WebSettings(_Section):
+    """``[web]``: the status page and health/metrics endpoints."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8787
+    show_details: bool = False
+
+
+class DataSettings(_Section):
+    """``[data]``: the validated OHLCV cache."""
+
+    cache_dir: Path = Path("var/cache")
+    validate_strict: bool = True
+
+
+class Settings(_Section):
+    """The whole configuration. Build it with :func:`load_settings`."""
+
+    resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    health_checks: HealthCheckSettings = Field(default_factory=HealthCheckSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    data: DataSettings = Field(default_factory=DataSettings)
+
+    _source: Path | None = PrivateAttr(default=None)
+    _env_overrides: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def source(self) -> Path | None:
+        """The TOML file these settings were loaded from, if any."""
+        return self._source
+
+    @property
+    def env_overrides(self) -> tuple[str, ...]:
+        """Names of the ``PEAK_TRADE_*`` variables that changed a value."""
+        return self._env_overrides
+
+    def to_toml_dict(self, *, mask_secrets: bool = True) -> dict[str, Any]:
+        """The effective configuration in the file's shape (module overrides as sub-tables).
+
+        Secrets (``SecretStr`` fields, passwords in URLs) are masked unless
+        ``mask_secrets=False``. ``None`` values are omitted (TOML has no null).
+        """
+        raw = self.model_dump(mode="python")
+        res = raw["resilience"]
+        for name, module in res.pop("modules").items():
+            res[name] = module
+        out: dict[str, Any] = _tomlable(raw, mask_secrets)
+        return out
+
+
+def _tomlable(value: Any, mask: bool) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _tomlable(v, mask)
+            for k, v in value.items()
+            if v is not None and not (isinstance(v, dict) and not v and k not in ("rate_limits",))
+        }
+    if isinstance(value, list | tuple):
+        return [_tomlable(v, mask) for v in value]
+    if isinstance(value, SecretStr):
+        return REDACTED if mask else value.get_secret_value()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, str) and mask:
+        return mask_url_credentials(value)
+    return value
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def find_config_file(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Path | None:
+    """The config file to use: ``path``, else ``$PEAK_TRADE_CONFIG``, else
+    ``config/peaktrade.toml`` if it exists, else ``None`` (defaults only)."""
+    env = os.environ if environ is None else environ
+    if path is not None:
+        return Path(path)
+    if env.get(CONFIG_ENV_VAR):
+        return Path(env[CONFIG_ENV_VAR])
+    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    use_default_file: bool = True,
+) -> Settings:
+    """Load and validate the configuration.
+
+    Args:
+        path: a TOML file. It must exist if given. ``None`` looks for
+            ``$PEAK_TRADE_CONFIG`` and then ``config/peaktrade.toml``
+            (unless ``use_default_file=False``).
+        environ: the environment to read ``PEAK_TRADE_*`` from (default ``os.environ``).
+
+    Raises:
+        ConfigError: listing every problem found.
+    """
+    env = os.environ if environ is None else environ
+    file = find_config_file(path, env) if (path is not None or use_default_file) else None
+    data: dict[str, Any] = _read_toml(file) if file is not None else {}
+    origins: dict[tuple[str, ...], str] = {}
+    problems: list[str] = []
+    overrides = _env_layer(env, data, origins, problems)
+    where_file = str(file) if file is not None else "<defaults>"
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_describe(err, origins, where_file) for err in exc.errors())
+    if problems:
+        plural = "s" if len(problems) > 1 else ""
+        raise ConfigError(
+            f"Invalid configuration ({len(problems)} problem{plural}):\n  " + "\n  ".join(problems),
+            hint="Fix the keys above; config/peaktrade.example.toml documents every key.",
+            context={"file": where_file, "env_overrides": sorted(overrides)},
+        )
+    settings._source = file
+    settings._env_overrides = tuple(sorted(overrides))
+    return settings
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"Config file not found: {file}",
+            hint="Copy config/peaktrade.example.toml to that path, or omit it to run on defaults.",
+            context={"file": str(file)},
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"Cannot read config file {file}: {exc}",
+            hint="Check the file's permissions and that it is UTF-8 text.",
+            context={"file": str(file)},
+        ) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"Config file {file} is not valid TOML: {exc}",
+            hint="Fix the syntax at the line and column shown (strings need quotes).",
+            context={"file": str(file)},
+        ) from exc
+
+
+def _flat_resilience_names() -> dict[str, str]:
+    return {
+        f"{ENV_PREFIX}{name.upper()}": name
+        for name, info in ResilienceSettings.model_fields.items()
+        if not _is_mapping(info.annotation)
+    }
+
+
+def _env_layer(
+    env: Mapping[str, str],
+    data: dict[str, Any],
+    origins: dict[tuple[str, ...], str],
+    problems: list[str],
+) -> list[str]:
+    flat = _flat_resilience_names()
+    applied: list[str] = []
+    for var in sorted(env):
+        if not var.startswith(ENV_PREFIX) or var in _RESERVED_ENV:
+            continue
+        raw = env[var]
+        if var in flat:
+            path: tuple[str, ...] = ("resilience", flat[var])
+        elif "__" in var:
+            path = tuple(p.lower() for p in var[len(ENV_PREFIX) :].split("__"))
+        else:
+            known = [*flat, *(f"{ENV_PREFIX}{s.upper()}__..." for s in Settings.model_fields)]
+            guess = difflib.get_close_matches(var, known, n=1)
+            problems.append(
+                f"{var}: unknown environment variable"
+                + (f" (did you mean {guess[0]}?)" if guess else "")
+                + f"; use {ENV_PREFIX}<SECTION>__<KEY>"
+            )
+            continue
+        if path in origins:
+            problems.append(f"{var}: sets the same key as {origins[path]}; set only one")
+            continue
+        if any(not p for p in path):
+            problems.append(f"{var}: empty name part; use {ENV_PREFIX}<SECTION>__<KEY>")
+            continue
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[path[-1]] = _parse_env_value(path, raw)
+        origins[path] = var
+        applied.append(var)
+    return applied
+
+
+def _parse_env_value(path: tuple[str, ...], raw: str) -> Any:
+    """Strings go to pydantic as they are (it coerces ``"10"``, ``"true"``); sequences
+    are parsed from a TOML array (``["a", "b"]``) or a comma-separated list."""
+    annotation = _annotation_at(path)
+    if annotation is None or not _is_sequence(annotation):
+        return raw
+    text = raw.strip()
+    if text.startswith("["):
+        try:
+            return tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            return raw
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _annotation_at(path: tuple[str, ...]) -> Any:
+    model: type[BaseModel] = Settings
+    annotation: Any = None
+    parts = list(path)
+    if (
+        len(parts) >= 3
+        and parts[0] == "resilience"
+        and parts[1] not in ResilienceSettings.model_fields
+    ):
+        parts = ["resilience", "modules", *parts[1:]]
+    i = 0
+    while i < len(parts):
+        info: FieldInfo | None = model.model_fields.get(parts[i])
+        if info is None:
+            return None
+        annotation = info.annotation
+        i += 1
+        if _is_mapping(annotation):
+            i += 1  # skip the dict key
+            annotation = typing.get_args(annotation)[1]
+        sub = _model_of(annotation)
+        if sub is None:
+            break
+        model = sub
+    return annotation if i >= len(parts) else None
+
+
+def _strip_optional(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    ann = _strip_optional(annotation)
+    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
+def _is_mapping(annotation: Any) -> bool:
+    return typing.get_origin(_strip_optional(annotation)) is dict
+
+
+def _is_sequence(annotation: Any) -> bool:
+    return typing.get_origin(_strip_optional(annotation)) in (list, tuple)
+
+
+def _describe(err: Any, origins: Mapping[tuple[str, ...], str], where_file: str) -> str:
+    loc = tuple(str(p) for p in err["loc"])
+    # model validators report the whole model; field validators the field
+    key_path = loc
+    if len(key_path) >= 2 and key_path[:2] == ("resilience", "modules"):
+        key_path = ("resilience", *key_path[2:])
+    shown = ".".join(key_path) or "<root>"
+    source = _origin_of(key_path, origins) or where_file
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        parent_model = _model_for_path(loc[:-1])
+        options = list(parent_model.model_fields) if parent_model is not None else []
+        if parent_model is ResilienceSettings:
+            options = [o for o in options if o != "modules"]
+        guess = difflib.get_close_matches(loc[-1], options, n=1)
+        return (
+            f"{shown}: unknown key (in {source})"
+            + (f"; did you mean {guess[0]!r}?" if guess else "")
+            + (f" Allowed keys: {', '.join(options)}." if options else "")
+        )
+    allowed = None if kind == "value_error" else _allowed_for(loc)
+    value = err.get("input")
+    shown_value = "" if isinstance(value, dict) else f" = {value!r}"
+    msg = err["msg"]
+    return f"{shown}{shown_value} (in {source}): {msg}" + (
+        f"; allowed: {allowed}" if allowed else ""
+    )
+
+
+def _origin_of(path: tuple[str, ...], origins: Mapping[tuple[str, ...], str]) -> str | None:
+    for n in range(len(path), 0, -1):
+        if path[:n] in origins:
+            return f"environment variable {origins[path[:n]]}"
+    return None
+
+
+def _model_for_path(loc: tuple[str, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Settings
+    i = 0
+    while i < len(loc):
+        info = model.model_fields.get(loc[i])
+        if info is None:
+            return None
+        ann = info.annotation
+        i += 1
+        if _is_mapping(ann):
+            i += 1
+            ann = typing.get_args(_strip_optional(ann))[1]
+        sub = _model_of(ann)
+        if sub is None:
+            return None
+        model = sub
+    return model
+
+
+def _allowed_for(loc: tuple[str, ...]) -> str | None:
+    if not loc:
+        return None
+    parent = _model_for_path(loc[:-1])
+    if parent is None:
+        return None
+    info = parent.model_fields.get(loc[-1])
+    if info is None:
+        return None
+    return _describe_type(info.annotation, info.metadata)
+
+
+def _describe_type(annotation: Any, metadata: list[Any]) -> str:
+    ann = _strip_optional(annotation)
+    bounds: list[Any] = list(metadata)
+    if typing.get_origin(ann) is Annotated:
+        base, *extra = typing.get_args(ann)
+        ann = base
+        for item in extra:
+            bounds.extend(getattr(item, "metadata", [item]))
+    if typing.get_origin(ann) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(ann))
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    name = names.get(ann, getattr(ann, "__name__", str(ann)))
+    if _is_sequence(ann):
+        name = "a list"
+    limits = []
+    for b in bounds:
+        for attr, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+            value = getattr(b, attr, None)
+            if value is not None and isinstance(
+                b, annotated_types.Gt | annotated_types.Ge | annotated_types.Lt | annotated_types.Le
+            ):
+                limits.append(f"{sym} {value}")
+        pattern = getattr(b, "pattern", None)
+        if isinstance(pattern, str):
+            limits.append(f"matching {pattern}")
+    return name + (" " + " and ".join(limits) if limits else "")

@@ -1,0 +1,340 @@
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from peak_trade.config import Settings, find_config_file, load_settings
+from peak_trade.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "config" / "peaktrade.example.toml"
+
+
+def write(tmp_path: Path, text: str, name: str = "peaktrade.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load(path: Path | None = None, **env: str) -> Settings:
+    return load_settings(path, environ=env, use_default_file=False)
+
+
+def test_no_file_gives_defaults() -> None:
+    s = load()
+    assert s.model_dump() == Settings().model_dump()
+    assert s.source is None
+    assert s.resilience.circuit_breaker_threshold == 5
+    assert s.store.url.startswith("sqlite://")
+    assert s.exchange.mode == "fake"
+    assert s.retry.enabled is False  # trading-behaviour features are off by default
+
+
+def test_empty_file_gives_defaults(tmp_path: Path) -> None:
+    s = load(write(tmp_path, ""))
+    assert s.model_dump() == Settings().model_dump()
+    assert s.source == tmp_path / "peaktrade.toml"
+
+
+def _leaf_keys(d: dict[str, Any], prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out |= _leaf_keys(v, f"{prefix}{k}.")
+        else:
+            out.add(f"{prefix}{k}")
+    return out
+
+
+def test_example_file_is_the_defaults_and_documents_every_key() -> None:
+    s = load(EXAMPLE)
+    assert s.model_dump() == Settings().model_dump()
+    text = EXAMPLE.read_text()
+    # every key of the model appears in the example (set or commented out) with a comment
+    every_key = _leaf_keys(Settings().to_toml_dict()) | {
+        "resilience.timeout_seconds",
+        "exchange.base_url",
+        "exchange.api_key",
+        "exchange.api_secret",
+    }
+    for dotted in every_key:
+        leaf = dotted.rsplit(".", 1)[-1]
+        pattern = rf"^#?\s*{leaf}\s*=|^\[{re.escape(dotted)}\]"
+        assert re.search(pattern, text, re.M), f"{dotted} missing from the example"
+    for line in text.splitlines():
+        if re.match(r"^\w+\s*=", line) and "#" not in line:
+            assert line.split("=")[0].strip() in {"host", "enabled", "cache_dir"}, line
+
+
+def test_seed_002_config_loads_and_module_overrides_resolve(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[resilience]
+circuit_breaker_enabled = true
+circuit_breaker_threshold = 5
+circuit_breaker_timeout = 60
+rate_limit_enabled = true
+rate_limit_requests = 100
+rate_limit_window = 60
+metrics_enabled = true
+
+[resilience.backtest]
+circuit_breaker_threshold = 5
+circuit_breaker_timeout = 60
+
+[resilience.portfolio]
+circuit_breaker_threshold = 3
+circuit_breaker_timeout = 30
+
+[resilience.risk]
+circuit_breaker_threshold = 3
+fail_safe_defaults = true
+
+[resilience.live]
+circuit_breaker_threshold = 2
+circuit_breaker_timeout = 120
+rate_limit_requests = 30
+""",
+    )
+    r = load(path).resilience
+    live = r.for_module("live")
+    assert (live.circuit_breaker_threshold, live.circuit_breaker_timeout) == (2, 120.0)
+    assert live.rate_limit_requests == 30
+    assert live.rate_limit_window == 60.0  # inherited
+    risk = r.for_module("risk")
+    assert risk.fail_safe_defaults is True
+    assert risk.circuit_breaker_timeout == 60.0
+    unknown = r.for_module("not_configured")
+    assert unknown.circuit_breaker_threshold == 5
+    assert set(r.modules) == {"backtest", "portfolio", "risk", "live"}
+
+
+def test_seed_003_sections_load(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[resilience.rate_limits]
+kraken = 10
+binance = 15
+coinbasepro = { requests = 8, window = 2.0, burst = 4 }
+
+[monitoring]
+log_level = "info"
+structured_logging = true
+metrics_enabled = true
+
+[health_checks]
+enabled = true
+interval_seconds = 60
+checks = ["backtest", "exchange", "portfolio", "risk", "live"]
+
+[backup]
+enabled = true
+interval_hours = 24
+retention_days = 30
+backup_path = "./backups"
+compress = true
+""",
+    )
+    s = load(path)
+    assert s.resilience.rate_limits["binance"].requests == 15
+    assert s.resilience.rate_limits["binance"].window == 1.0
+    assert s.resilience.rate_limits["coinbasepro"].burst == 4
+    assert s.monitoring.log_level == "INFO"
+    assert s.health_checks.checks == ("backtest", "exchange", "portfolio", "risk", "live")
+    assert s.backup.backup_path == Path("backups")
+
+
+def test_seed_env_names_override_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[resilience]\ncircuit_breaker_threshold = 3\nrate_limit_requests = 5\n")
+    s = load(
+        path,
+        PEAK_TRADE_CIRCUIT_BREAKER_THRESHOLD="10",
+        PEAK_TRADE_RATE_LIMIT_REQUESTS="200",
+    )
+    assert s.resilience.circuit_breaker_threshold == 10
+    assert s.resilience.rate_limit_requests == 200
+    assert s.env_overrides == (
+        "PEAK_TRADE_CIRCUIT_BREAKER_THRESHOLD",
+        "PEAK_TRADE_RATE_LIMIT_REQUESTS",
+    )
+
+
+def test_nested_env_names_reach_every_section() -> None:
+    s = load(
+        PEAK_TRADE_STORE__URL="redis://:pw@localhost:6379/0",
+        PEAK_TRADE_RESILIENCE__LIVE__RATE_LIMIT_REQUESTS="30",
+        PEAK_TRADE_RESILIENCE__RATE_LIMITS__BINANCE="15",
+        PEAK_TRADE_EXCHANGE__SYMBOLS="BTC/USDT, SOL/USDT",
+        PEAK_TRADE_HEALTH_CHECKS__CHECKS='["store", "exchange"]',
+        PEAK_TRADE_RETRY__CIRCUIT_BREAKER__ENABLED="true",
+        PEAK_TRADE_WEB__PORT="9000",
+        PEAK_TRADE_CONFIG="ignored-here",
+        OTHER_VAR="x",
+    )
+    assert s.store.url == "redis://:pw@localhost:6379/0"
+    assert s.resilience.for_module("live").rate_limit_requests == 30
+    assert s.resilience.rate_limits["binance"].requests == 15
+    assert s.exchange.symbols == ("BTC/USDT", "SOL/USDT")
+    assert s.health_checks.checks == ("store", "exchange")
+    assert s.retry.circuit_breaker.enabled is True
+    assert s.web.port == 9000
+
+
+def test_typo_in_file_names_the_key_the_file_and_a_suggestion(tmp_path: Path) -> None:
+    path = write(tmp_path, "[resilience]\ncircuit_breaker_treshold = 5\n")
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    text = str(info.value)
+    assert "resilience.circuit_breaker_treshold: unknown key" in text
+    assert str(path) in text
+    assert "did you mean 'circuit_breaker_threshold'" in text
+    assert info.value.context["file"] == str(path)
+
+
+def test_typo_in_module_override_and_section(tmp_path: Path) -> None:
+    path = write(tmp_path, "[resilience.live]\ncircuit_breaker_threshhold = 2\n[webb]\nport = 1\n")
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    text = str(info.value)
+    assert "2 problems" in text
+    assert "resilience.live.circuit_breaker_threshhold: unknown key" in text
+    assert "webb: unknown key" in text
+    assert "did you mean 'web'" in text
+
+
+@pytest.mark.parametrize(
+    ("toml", "key", "allowed"),
+    [
+        (
+            "[resilience]\ncircuit_breaker_threshold = 0",
+            "resilience.circuit_breaker_threshold",
+            "> 0",
+        ),
+        (
+            "[resilience]\ncircuit_breaker_timeout = 'soon'",
+            "resilience.circuit_breaker_timeout",
+            "a number",
+        ),
+        (
+            "[store]\neviction_policy_check = 'maybe'",
+            "store.eviction_policy_check",
+            "'refuse', 'warn', 'off'",
+        ),
+        ("[web]\nport = 70000", "web.port", "<= 65535"),
+        ("[monitoring]\nlog_level = 'LOUD'", "monitoring.log_level", "'DEBUG'"),
+        ("[backup]\ncompression_level = 30", "backup.compression_level", "<= 22"),
+        ("[exchange]\nmode = 'paper'", "exchange.mode", "'fake', 'live'"),
+        ("[store]\nurl = 'postgres://db'", "store.url", "memory://"),
+        ("[resilience.rate_limits]\nbinance = -1", "resilience.rate_limits.binance", "> 0"),
+    ],
+)
+def test_bad_values_name_key_file_and_what_is_allowed(
+    tmp_path: Path, toml: str, key: str, allowed: str
+) -> None:
+    path = write(tmp_path, toml)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    text = str(info.value)
+    assert key in text
+    assert str(path) in text
+    assert allowed in text
+
+
+def test_bad_env_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        load(PEAK_TRADE_CIRCUIT_BREAKER_THRESHOLD="ten")
+    text = str(info.value)
+    assert "environment variable PEAK_TRADE_CIRCUIT_BREAKER_THRESHOLD" in text
+    assert "an integer > 0" in text
+
+
+def test_unknown_env_variable_is_an_error_with_suggestion() -> None:
+    with pytest.raises(ConfigError) as info:
+        load(PEAK_TRADE_CIRCUT_BREAKER_THRESHOLD="10")
+    assert "did you mean PEAK_TRADE_CIRCUIT_BREAKER_THRESHOLD" in str(info.value)
+    with pytest.raises(ConfigError, match=r"store\.urll: unknown key"):
+        load(PEAK_TRADE_STORE__URLL="memory://")
+
+
+def test_same_key_twice_in_env_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="sets the same key"):
+        load(
+            PEAK_TRADE_CIRCUIT_BREAKER_THRESHOLD="10",
+            PEAK_TRADE_RESILIENCE__CIRCUIT_BREAKER_THRESHOLD="11",
+        )
+
+
+def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML") as info:
+        load(write(tmp_path, "[resilience\nx=1"))
+    assert isinstance(info.value.__cause__, tomllib.TOMLDecodeError)
+    with pytest.raises(ConfigError, match="not found") as missing:
+        load(tmp_path / "nope.toml")
+    assert missing.value.hint is not None
+    assert "example" in missing.value.hint
+
+
+def test_settings_are_frozen() -> None:
+    s = load()
+    with pytest.raises(ValueError, match="frozen"):
+        s.web.port = 1  # type: ignore[misc]
+
+
+def test_secrets_are_masked_unless_asked() -> None:
+    s = load(
+        PEAK_TRADE_EXCHANGE__API_KEY="AKIA-XYZ",
+        PEAK_TRADE_STORE__URL="redis://:hunter2@db:6379/0",
+    )
+    masked = s.to_toml_dict()
+    assert masked["exchange"]["api_key"] == "***"
+    assert masked["store"]["url"] == "redis://:***@db:6379/0"
+    assert "AKIA-XYZ" not in repr(s)
+    clear = s.to_toml_dict(mask_secrets=False)
+    assert clear["exchange"]["api_key"] == "AKIA-XYZ"
+    assert clear["store"]["url"] == "redis://:hunter2@db:6379/0"
+
+
+def test_effective_config_round_trips_through_toml(tmp_path: Path) -> None:
+    import tomli_w
+
+    s = load(
+        PEAK_TRADE_RESILIENCE__LIVE__CIRCUIT_BREAKER_THRESHOLD="2",
+        PEAK_TRADE_RESILIENCE__RATE_LIMITS__BINANCE="15",
+    )
+    path = write(tmp_path, tomli_w.dumps(s.to_toml_dict()))
+    assert load(path).model_dump() == s.model_dump()
+
+
+def test_find_config_file_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert find_config_file(None, {}) is None
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "peaktrade.toml").write_text("[web]\nport = 1\n")
+    assert find_config_file(None, {}) == Path("config/peaktrade.toml")
+    assert find_config_file(None, {"PEAK_TRADE_CONFIG": "x.toml"}) == Path("x.toml")
+    assert find_config_file("y.toml", {"PEAK_TRADE_CONFIG": "x.toml"}) == Path("y.toml")
+    assert load_settings(environ={}).web.port == 1
+
+
+@given(threshold=st.integers(min_value=1, max_value=10**6), timeout=st.floats(0.001, 1e6))
+def test_any_valid_override_is_taken_verbatim(threshold: int, timeout: float) -> None:
+    s = load(
+        PEAK_TRADE_CIRCUIT_BREAKER_THRESHOLD=str(threshold),
+        PEAK_TRADE_RESILIENCE__X__CIRCUIT_BREAKER_TIMEOUT=repr(timeout),
+    )
+    assert s.resilience.for_module("x").circuit_breaker_threshold == threshold
+    assert s.resilience.for_module("x").circuit_breaker_timeout == timeout
+
+
+@given(threshold=st.integers(max_value=0))
+def test_any_non_positive_threshold_is_rejected(threshold: int) -> None:
+    with pytest.raises(ConfigError, match="circuit_breaker_threshold"):
+        load(PEAK_TRADE_CIRCUIT_BREAKER_THRESHOLD=str(threshold))
