@@ -1,0 +1,65 @@
+"""A tiny timing harness: best-of-N per-call time, reported as ratios."""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Result:
+    name: str
+    per_call_s: float
+    note: str = ""
+
+
+@dataclass
+class Suite:
+    title: str
+    baseline: str  # name of our implementation, the ratio reference
+    results: list[Result] = field(default_factory=list)
+
+    def add(self, name: str, per_call_s: float, note: str = "") -> None:
+        self.results.append(Result(name, per_call_s, note))
+
+    def render(self) -> str:
+        ours = next((r for r in self.results if r.name == self.baseline), None)
+        lines = [
+            f"### {self.title}",
+            "",
+            "| implementation | per call | ratio vs ours | note |",
+            "|---|---:|---:|---|",
+        ]
+        for r in self.results:
+            ratio = f"{r.per_call_s / ours.per_call_s:.2f}x" if ours and ours.per_call_s else "-"
+            lines.append(f"| {r.name} | {fmt_time(r.per_call_s)} | {ratio} | {r.note} |")
+        return "\n".join(lines) + "\n"
+
+
+def fmt_time(seconds: float) -> str:
+    if seconds < 1e-6:
+        return f"{seconds * 1e9:.0f} ns"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.2f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+def per_call(fn: Callable[[], object], *, number: int, repeat: int = 5) -> float:
+    """Best per-call time over ``repeat`` runs of ``number`` calls (GC off while timing)."""
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            elapsed = time.perf_counter() - start
+        finally:
+            gc.enable()
+        best = min(best, elapsed / number)
+    return best

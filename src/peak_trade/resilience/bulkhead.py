@@ -1,0 +1,189 @@
+"""Bulkhead: cap the number of calls in flight to one dependency.
+
+``Bulkhead(max_concurrent=10, max_wait=0.0)``: a call beyond the cap waits up
+to ``max_wait`` seconds for a slot, then is rejected with
+:class:`~peak_trade.errors.BulkheadFullError` without running. One counter
+(the core) serves both shells: sync callers wait on a condition variable,
+async callers on a future resolved when a slot frees, so neither blocks the
+other and an event loop is never blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from peak_trade.errors import BulkheadFullError, InvalidArgumentError
+from peak_trade.events import Event, EventBus
+from peak_trade.resilience._wrap import wrap
+
+__all__ = ["Bulkhead", "BulkheadRejected"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class BulkheadRejected(Event):
+    """A call was refused because the bulkhead stayed full for ``max_wait``."""
+
+    name: str
+    max_concurrent: int
+
+
+@dataclass(slots=True)
+class _Waiter:
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
+    granted: bool = False
+    abandoned: bool = False
+
+
+class Bulkhead:
+    """Limit concurrent calls. Use as ``@bulkhead`` on sync or async functions."""
+
+    def __init__(
+        self,
+        max_concurrent: int,
+        *,
+        max_wait: float = 0.0,
+        name: str = "bulkhead",
+        bus: EventBus | None = None,
+    ) -> None:
+        if (
+            isinstance(max_concurrent, bool)
+            or not isinstance(max_concurrent, int)
+            or max_concurrent < 1
+        ):
+            raise InvalidArgumentError(
+                f"max_concurrent must be an integer >= 1, got {max_concurrent!r}",
+                hint="Bulkhead(max_concurrent=10) allows ten calls in flight.",
+                context={"name": name},
+            )
+        if max_wait < 0:
+            raise InvalidArgumentError(
+                f"max_wait must be >= 0, got {max_wait!r}", context={"name": name}
+            )
+        self.name = name
+        self.max_concurrent = max_concurrent
+        self.max_wait = max_wait
+        self._bus = bus
+        self._in_flight = 0
+        self._cond = threading.Condition()
+        self._async_waiters: deque[_Waiter] = deque()
+        self.rejected = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Calls running now."""
+        return self._in_flight
+
+    # --- core: the counter ---------------------------------------------------------
+
+    def _try_enter(self) -> bool:
+        # caller holds self._cond
+        if self._in_flight < self.max_concurrent:
+            self._in_flight += 1
+            return True
+        return False
+
+    def _exit(self) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            # hand the slot to an async waiter if one is queued, else wake a thread
+            while self._async_waiters:
+                waiter = self._async_waiters.popleft()
+                if not waiter.abandoned:
+                    waiter.granted = True
+                    self._in_flight += 1
+                    waiter.loop.call_soon_threadsafe(_grant, waiter.future)
+                    return
+            self._cond.notify()
+
+    def _reject(self) -> BulkheadFullError:
+        with self._cond:
+            self.rejected += 1
+        if self._bus is not None and self._bus.wants(BulkheadRejected):
+            self._bus.publish(BulkheadRejected(self.name, self.max_concurrent))
+        return BulkheadFullError(
+            f"Bulkhead {self.name!r} is full ({self.max_concurrent} calls in flight).",
+            hint="The dependency is slow or overloaded; raise max_concurrent or max_wait if safe.",
+            context={"bulkhead": self.name, "max_concurrent": self.max_concurrent},
+        )
+
+    # --- shells --------------------------------------------------------------------
+
+    def _enter_sync(self) -> None:
+        with self._cond:
+            if self._try_enter():
+                return
+            if self.max_wait > 0 and self._cond.wait_for(
+                lambda: self._in_flight < self.max_concurrent, timeout=self.max_wait
+            ):
+                self._in_flight += 1
+                return
+        raise self._reject()
+
+    async def _enter_async(self) -> None:
+        with self._cond:
+            if self._try_enter():
+                return
+            waiter = None
+            if self.max_wait > 0:
+                loop = asyncio.get_running_loop()
+                waiter = _Waiter(loop, loop.create_future())
+                self._async_waiters.append(waiter)
+        if waiter is None:
+            raise self._reject()
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter.future), self.max_wait)
+        except TimeoutError:
+            with self._cond:
+                # a slot granted in the same instant is ours: the counter already has it
+                granted = waiter.granted
+                waiter.abandoned = not granted
+            if not granted:
+                raise self._reject() from None
+        except asyncio.CancelledError:
+            with self._cond:
+                granted = waiter.granted
+                waiter.abandoned = not granted
+            if granted:
+                self._exit()  # we were given a slot we will never use
+            raise
+
+    def _call_sync(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        self._enter_sync()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            self._exit()
+
+    async def _call_async(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        await self._enter_async()
+        try:
+            return await func(*args, **kwargs)
+        finally:
+            self._exit()
+
+    def __call__(self, func: F) -> F:
+        """Decorate ``func`` (sync or async)."""
+        return wrap(func, self._call_sync, self._call_async)
+
+    def __repr__(self) -> str:
+        return (
+            f"Bulkhead(name={self.name!r}, max_concurrent={self.max_concurrent}, "
+            f"in_flight={self._in_flight})"
+        )
+
+
+def _grant(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

@@ -1,0 +1,173 @@
+"""Fallback: answer with something useful when a call fails.
+
+Three strategies (seed 003 "fallback strategies"), one decorator::
+
+    @fallback(value=[])                         # a constant
+    @fallback(func=lambda exc, *a, **kw: ...)   # computed from the error and the arguments
+    @fallback(last_good=True, max_age=300)      # the last successful result for the same arguments
+
+Only ``exceptions`` (default: ``Exception``) trigger the fallback; anything
+else propagates. With ``last_good`` and no cached result yet, the original
+error propagates: there is nothing better to return. A fallback taken is
+published as a :class:`FallbackUsed` event, so a degraded answer is never
+silent.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from peak_trade.clock import Clock, system_clock
+from peak_trade.errors import InvalidArgumentError
+from peak_trade.events import Event, EventBus
+from peak_trade.resilience._wrap import wrap
+
+__all__ = ["Fallback", "FallbackUsed", "fallback"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackUsed(Event):
+    """A call failed and the fallback answered instead."""
+
+    name: str
+    strategy: str  # "value" | "func" | "last_good"
+    exception_type: str
+
+
+class Fallback:
+    """See the module docstring. Exactly one of ``value``, ``func``, ``last_good``."""
+
+    def __init__(
+        self,
+        *,
+        value: Any = _MISSING,
+        func: Callable[..., Any] | None = None,
+        last_good: bool = False,
+        max_age: float | None = None,
+        max_entries: int = 1024,
+        exceptions: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+        name: str = "fallback",
+        clock: Clock = system_clock,
+        bus: EventBus | None = None,
+    ) -> None:
+        chosen = [
+            n
+            for n, on in (
+                ("value", value is not _MISSING),
+                ("func", func is not None),
+                ("last_good", last_good),
+            )
+            if on
+        ]
+        if len(chosen) != 1:
+            raise InvalidArgumentError(
+                "A fallback needs exactly one of value=, func= or last_good=True.",
+                hint="e.g. @fallback(value=None) or @fallback(last_good=True, max_age=60)",
+                context={"given": chosen},
+            )
+        self.strategy = chosen[0]
+        self._value = value
+        self._func = func
+        self._max_age = max_age
+        self._max_entries = max_entries
+        self._exceptions = exceptions
+        self.name = name
+        self._clock = clock
+        self._bus = bus
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+
+    @staticmethod
+    def _key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable | None:
+        key = (args, tuple(sorted(kwargs.items())))
+        try:
+            hash(key)
+        except TypeError:
+            return None  # unhashable arguments: no last-good caching for this call
+        return key
+
+    def _remember(self, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+        if self.strategy != "last_good":
+            return
+        key = self._key(args, kwargs)
+        if key is None:
+            return
+        with self._lock:
+            self._cache[key] = (self._clock.monotonic(), result)
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._max_entries:
+                self._cache.popitem(last=False)
+
+    def _recover(self, exc: BaseException, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The fallback answer for ``exc``; re-raises ``exc`` when there is none."""
+        if self.strategy == "value":
+            result = self._value
+        elif self.strategy == "func":
+            assert self._func is not None
+            result = self._func(exc, *args, **kwargs)
+        else:
+            key = self._key(args, kwargs)
+            with self._lock:
+                entry = self._cache.get(key) if key is not None else None
+            if entry is None or (
+                self._max_age is not None and self._clock.monotonic() - entry[0] > self._max_age
+            ):
+                raise exc
+            result = entry[1]
+        if self._bus is not None and self._bus.wants(FallbackUsed):
+            self._bus.publish(FallbackUsed(self.name, self.strategy, type(exc).__name__))
+        return result
+
+    def _call_sync(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        try:
+            result = func(*args, **kwargs)
+        except self._exceptions as exc:
+            return self._recover(exc, args, kwargs)
+        self._remember(args, kwargs, result)
+        return result
+
+    async def _call_async(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        try:
+            result = await func(*args, **kwargs)
+        except self._exceptions as exc:
+            return self._recover(exc, args, kwargs)
+        self._remember(args, kwargs, result)
+        return result
+
+    def __call__(self, func: F) -> F:
+        return wrap(func, self._call_sync, self._call_async)
+
+
+def fallback(
+    *,
+    value: Any = _MISSING,
+    func: Callable[..., Any] | None = None,
+    last_good: bool = False,
+    max_age: float | None = None,
+    exceptions: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+    name: str = "fallback",
+    clock: Clock = system_clock,
+    bus: EventBus | None = None,
+) -> Fallback:
+    """Decorator form of :class:`Fallback`."""
+    return Fallback(
+        value=value,
+        func=func,
+        last_good=last_good,
+        max_age=max_age,
+        exceptions=exceptions,
+        name=name,
+        clock=clock,
+        bus=bus,
+    )

@@ -1,0 +1,252 @@
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from peak_trade.clock import ManualClock
+from peak_trade.errors import BulkheadFullError, InvalidArgumentError, OperationTimeoutError
+from peak_trade.events import EventBus, EventRecorder
+from peak_trade.resilience.bulkhead import Bulkhead, BulkheadRejected
+from peak_trade.resilience.fallback import FallbackUsed, fallback
+from peak_trade.resilience.timeout import TimedOut, timeout
+
+# ----------------------------------------------------------------------------- bulkhead
+
+
+def test_bulkhead_rejects_beyond_capacity_without_running_the_call() -> None:
+    bus = EventBus()
+    rec = EventRecorder(bus, BulkheadRejected)
+    bulkhead = Bulkhead(2, name="exchange", bus=bus)
+    inside = threading.Barrier(3, timeout=10)
+    release = threading.Event()
+    ran: list[int] = []
+
+    @bulkhead
+    def slow(i: int) -> int:
+        ran.append(i)
+        inside.wait()
+        release.wait(10)
+        return i
+
+    threads = [threading.Thread(target=slow, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    inside.wait()  # both calls are inside the bulkhead now
+    assert bulkhead.in_flight == 2
+    with pytest.raises(BulkheadFullError, match="exchange") as info:
+        slow(99)
+    assert info.value.context["max_concurrent"] == 2
+    release.set()
+    for t in threads:
+        t.join()
+    assert 99 not in ran
+    assert bulkhead.in_flight == 0
+    assert bulkhead.rejected == 1
+    assert rec.events == [BulkheadRejected("exchange", 2)]
+    assert slow.__name__ == "slow"
+
+
+def test_bulkhead_waiting_caller_gets_the_freed_slot() -> None:
+    bulkhead = Bulkhead(1, max_wait=30.0)
+    entered = threading.Event()
+    release = threading.Event()
+
+    @bulkhead
+    def hold() -> str:
+        entered.set()
+        release.wait(10)
+        return "first"
+
+    t = threading.Thread(target=hold)
+    t.start()
+    entered.wait(10)
+    result: list[str] = []
+    waiter = threading.Thread(target=lambda: result.append(bulkhead(lambda: "second")()))
+    waiter.start()
+    release.set()  # the waiting call proceeds as soon as the slot frees, well before max_wait
+    t.join()
+    waiter.join()
+    assert result == ["second"]
+    assert bulkhead.in_flight == 0
+
+
+def test_bulkhead_async_queue_and_release_on_exception() -> None:
+    bulkhead = Bulkhead(1, max_wait=30.0)
+    order: list[str] = []
+
+    @bulkhead
+    async def work(tag: str, gate: asyncio.Event | None = None) -> str:
+        order.append(f"start {tag}")
+        if gate is not None:
+            await gate.wait()
+        if tag == "boom":
+            raise ValueError(tag)
+        return tag
+
+    async def main() -> None:
+        gate = asyncio.Event()
+        first = asyncio.create_task(work("boom", gate))
+        await asyncio.sleep(0)
+        second = asyncio.create_task(work("b"))
+        await asyncio.sleep(0)
+        assert order == ["start boom"]  # b is queued, not running
+        gate.set()
+        with pytest.raises(ValueError, match="boom"):
+            await first
+        assert await second == "b"
+
+    asyncio.run(main())
+    assert bulkhead.in_flight == 0
+
+
+def test_bulkhead_async_reject_when_no_wait() -> None:
+    bulkhead = Bulkhead(1)
+
+    @bulkhead
+    async def work(gate: asyncio.Event) -> None:
+        await gate.wait()
+
+    async def main() -> None:
+        gate = asyncio.Event()
+        task = asyncio.create_task(work(gate))
+        await asyncio.sleep(0)
+        with pytest.raises(BulkheadFullError):
+            await work(gate)
+        gate.set()
+        await task
+
+    asyncio.run(main())
+    assert bulkhead.in_flight == 0
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_bulkhead_validates(bad: object) -> None:
+    with pytest.raises(InvalidArgumentError):
+        Bulkhead(bad)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- timeout
+
+
+def test_sync_timeout_raises_and_fast_calls_pass() -> None:
+    bus = EventBus()
+    rec = EventRecorder(bus, TimedOut)
+    release = threading.Event()
+
+    @timeout(0.05, name="fetch", bus=bus)
+    def hang() -> None:
+        release.wait(10)
+
+    @timeout(5)
+    def fast(x: int) -> int:
+        return x * 2
+
+    assert fast(21) == 42
+    with pytest.raises(OperationTimeoutError, match="fetch") as info:
+        hang()
+    release.set()
+    assert isinstance(info.value, TimeoutError)
+    assert rec.events == [TimedOut("fetch", 0.05)]
+
+
+def test_sync_timeout_propagates_the_callee_error() -> None:
+    @timeout(5)
+    def broken() -> None:
+        raise KeyError("x")
+
+    with pytest.raises(KeyError):
+        broken()
+
+
+def test_async_timeout_cancels_and_keeps_callee_timeouts_apart() -> None:
+    cancelled = []
+
+    @timeout(0.05)
+    async def hang() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    @timeout(5)
+    async def own_timeout() -> None:
+        raise TimeoutError("the callee's own")
+
+    with pytest.raises(OperationTimeoutError):
+        asyncio.run(hang())
+    assert cancelled == [True]
+    with pytest.raises(TimeoutError, match="the callee's own") as info:
+        asyncio.run(own_timeout())
+    assert not isinstance(info.value, OperationTimeoutError)
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, "1"])
+def test_timeout_validates(bad: object) -> None:
+    with pytest.raises(InvalidArgumentError):
+        timeout(bad)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- fallback
+
+
+def test_fallback_value_and_func() -> None:
+    @fallback(value=[])
+    def positions() -> list[str]:
+        raise ConnectionError("down")
+
+    @fallback(func=lambda exc, symbol: f"{symbol}: {type(exc).__name__}")
+    def price(symbol: str) -> str:
+        raise TimeoutError
+
+    assert positions() == []
+    assert price("BTC/USDT") == "BTC/USDT: TimeoutError"
+
+
+def test_fallback_only_for_listed_exceptions() -> None:
+    @fallback(value=0, exceptions=ConnectionError)
+    def f() -> int:
+        raise ValueError("a bug, not an outage")
+
+    with pytest.raises(ValueError, match="a bug"):
+        f()
+
+
+def test_fallback_last_good_per_arguments_with_max_age() -> None:
+    clock = ManualClock(start=0)
+    bus = EventBus()
+    rec = EventRecorder(bus, FallbackUsed)
+    up = {"value": True}
+
+    @fallback(last_good=True, max_age=60, clock=clock, bus=bus, name="ticker")
+    def ticker(symbol: str) -> float:
+        if not up["value"]:
+            raise ConnectionError("exchange down")
+        return {"BTC": 100.0, "ETH": 10.0}[symbol]
+
+    assert ticker("BTC") == 100.0
+    up["value"] = False
+    assert ticker("BTC") == 100.0  # last good result for the same arguments
+    with pytest.raises(ConnectionError):
+        ticker("ETH")  # never succeeded: nothing to fall back to
+    clock.advance(61)
+    with pytest.raises(ConnectionError):
+        ticker("BTC")  # too old
+    assert rec.events == [FallbackUsed("ticker", "last_good", "ConnectionError")]
+
+
+def test_fallback_async() -> None:
+    @fallback(value="cached")
+    async def f() -> str:
+        raise ConnectionError
+
+    assert asyncio.run(f()) == "cached"
+
+
+def test_fallback_needs_exactly_one_strategy() -> None:
+    with pytest.raises(InvalidArgumentError, match="exactly one"):
+        fallback()
+    with pytest.raises(InvalidArgumentError):
+        fallback(value=1, last_good=True)
