@@ -10,7 +10,7 @@ from peak_trade.errors import BulkheadFullError, InvalidArgumentError, Operation
 from peak_trade.events import EventBus, EventRecorder
 from peak_trade.resilience.bulkhead import Bulkhead, BulkheadRejected
 from peak_trade.resilience.fallback import FallbackUsed, fallback
-from peak_trade.resilience.timeout import TimedOut, timeout
+from peak_trade.resilience.timeout import TimedOut, current_deadline, remaining_time, timeout
 
 # ----------------------------------------------------------------------------- bulkhead
 
@@ -250,3 +250,57 @@ def test_fallback_needs_exactly_one_strategy() -> None:
         fallback()
     with pytest.raises(InvalidArgumentError):
         fallback(value=1, last_good=True)
+
+
+# ----------------------------------------------------------------------------- deadlines
+
+
+def test_deadline_mode_publishes_the_deadline_and_keeps_late_results() -> None:
+    clock = ManualClock(start=0)
+    seen: list[float | None] = []
+
+    @timeout(10, mode="deadline", clock=clock)
+    def call() -> str:
+        seen.append(remaining_time(clock))
+        clock.advance(15)  # the call overruns its deadline...
+        return "filled"
+
+    assert call() == "filled"  # ...but a late success is still a success, never discarded
+    assert seen == [10.0]
+    assert current_deadline() is None  # reset after the call
+
+
+def test_deadlines_nest_and_never_extend_the_outer_one() -> None:
+    clock = ManualClock(start=0)
+    seen: list[float | None] = []
+
+    @timeout(30, mode="deadline", clock=clock)
+    def inner() -> None:
+        seen.append(remaining_time(clock))
+
+    @timeout(5, mode="deadline", clock=clock)
+    def outer() -> None:
+        clock.advance(2)
+        inner()  # 30 s asked, 3 s left of the outer deadline
+        clock.advance(4)
+        inner()  # the outer deadline has passed: the inner call must not start
+
+    with pytest.raises(OperationTimeoutError):
+        outer()
+    assert seen == [3.0]
+
+
+def test_thread_mode_worker_sees_the_deadline() -> None:
+    seen: list[float | None] = []
+
+    @timeout(30)
+    def work() -> None:
+        seen.append(current_deadline())
+
+    work()
+    assert seen[0] is not None
+
+
+def test_unknown_timeout_mode() -> None:
+    with pytest.raises(InvalidArgumentError, match="mode"):
+        timeout(1, mode="signal")  # type: ignore[arg-type]

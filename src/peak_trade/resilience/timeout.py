@@ -7,24 +7,50 @@ background and its result is discarded. Either way the caller gets
 :class:`~peak_trade.errors.OperationTimeoutError` (also a ``TimeoutError``).
 Use timeouts of the client library (HTTP, Redis) where they exist; this is the
 backstop for code that has none.
+
+``mode="deadline"`` is the cooperative alternative for sync code: it does not
+start a thread; it publishes the deadline in a context variable that I/O
+layers read (:func:`remaining_time`) to size their own socket timeouts, and
+raises only *before* starting a call whose deadline has already passed. It
+never discards a result that arrived late: for a side effect such as an order,
+a late success is still a success. It costs a context-variable set and reset,
+which is why :func:`~peak_trade.resilience.with_resilience` uses it on the
+sync path. Deadlines nest: an inner timeout never extends an outer one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
+from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import InvalidArgumentError, OperationTimeoutError
 from peak_trade.events import Event, EventBus
 from peak_trade.resilience._wrap import wrap
 
-__all__ = ["Timeout", "TimedOut", "timeout"]
+__all__ = ["Timeout", "TimedOut", "current_deadline", "remaining_time", "timeout"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+TimeoutMode = Literal["thread", "deadline"]
+
+_deadline: ContextVar[float | None] = ContextVar("peak_trade_deadline", default=None)
+
+
+def current_deadline() -> float | None:
+    """The innermost active deadline (on the timeout's clock's monotonic scale), if any."""
+    return _deadline.get()
+
+
+def remaining_time(clock: Clock = system_clock) -> float | None:
+    """Seconds left before the active deadline (may be negative), or None without one."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - clock.monotonic()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +64,20 @@ class TimedOut(Event):
 class Timeout:
     """``@Timeout(2.5)`` on a sync or async function."""
 
-    _executor: concurrent.futures.ThreadPoolExecutor | None = None
-    _executor_lock = threading.Lock()
+    # The worker pool for mode="thread" when none is injected: created on first use,
+    # shared by every Timeout (threads are a process resource, not per-decorator state).
+    _shared_pool: concurrent.futures.ThreadPoolExecutor | None = None
+    _shared_pool_lock = threading.Lock()
 
     def __init__(
-        self, seconds: float, *, name: str = "timeout", bus: EventBus | None = None
+        self,
+        seconds: float,
+        *,
+        name: str = "timeout",
+        mode: TimeoutMode = "thread",
+        clock: Clock = system_clock,
+        executor: concurrent.futures.Executor | None = None,
+        bus: EventBus | None = None,
     ) -> None:
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
             raise InvalidArgumentError(
@@ -50,18 +85,27 @@ class Timeout:
                 hint="Leave the timeout out instead of passing 0 to disable it.",
                 context={"name": name},
             )
+        if mode not in ("thread", "deadline"):
+            raise InvalidArgumentError(
+                f"Unknown timeout mode {mode!r}", hint="Use 'thread' or 'deadline'."
+            )
         self.seconds = float(seconds)
         self.name = name
+        self.mode = mode
+        self._clock = clock
+        self._executor = executor
         self._bus = bus
 
-    @classmethod
-    def _pool(cls) -> concurrent.futures.ThreadPoolExecutor:
-        with cls._executor_lock:
-            if cls._executor is None:
-                cls._executor = concurrent.futures.ThreadPoolExecutor(
+    def _pool(self) -> concurrent.futures.Executor:
+        if self._executor is not None:
+            return self._executor
+        cls = type(self)
+        with cls._shared_pool_lock:
+            if cls._shared_pool is None:
+                cls._shared_pool = concurrent.futures.ThreadPoolExecutor(
                     max_workers=32, thread_name_prefix="peak_trade-timeout"
                 )
-            return cls._executor
+            return cls._shared_pool
 
     def _error(self) -> OperationTimeoutError:
         if self._bus is not None and self._bus.wants(TimedOut):
@@ -72,20 +116,40 @@ class Timeout:
             context={"operation": self.name, "timeout_seconds": self.seconds},
         )
 
+    def _enter_deadline(self) -> tuple[float, Token[float | None]]:
+        """Set this call's deadline (never later than an enclosing one)."""
+        now = self._clock.monotonic()
+        mine = now + self.seconds
+        outer = _deadline.get()
+        if outer is not None:
+            if outer <= now:
+                raise self._error()  # the enclosing deadline has already passed
+            mine = min(mine, outer)
+        return mine, _deadline.set(mine)
+
     def _call_sync(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        future = self._pool().submit(func, *args, **kwargs)
+        mine, token = self._enter_deadline()
         try:
-            return future.result(timeout=self.seconds)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise self._error() from None
+            if self.mode == "deadline":
+                return func(*args, **kwargs)
+            # the worker runs in a copy of our context, so it sees the deadline too
+            context = contextvars.copy_context()
+            future = self._pool().submit(context.run, func, *args, **kwargs)
+            try:
+                return future.result(timeout=mine - self._clock.monotonic())
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                raise self._error() from None
+        finally:
+            _deadline.reset(token)
 
     async def _call_async(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        deadline = asyncio.timeout(self.seconds)
+        mine, token = self._enter_deadline()
+        deadline = asyncio.timeout(mine - self._clock.monotonic())
         try:
             async with deadline:
                 return await func(*args, **kwargs)
@@ -93,11 +157,20 @@ class Timeout:
             if not deadline.expired():
                 raise  # the callee's own TimeoutError, not our deadline
             raise self._error() from None
+        finally:
+            _deadline.reset(token)
 
     def __call__(self, func: F) -> F:
         return wrap(func, self._call_sync, self._call_async)
 
 
-def timeout(seconds: float, *, name: str = "timeout", bus: EventBus | None = None) -> Timeout:
+def timeout(
+    seconds: float,
+    *,
+    name: str = "timeout",
+    mode: TimeoutMode = "thread",
+    clock: Clock = system_clock,
+    bus: EventBus | None = None,
+) -> Timeout:
     """Decorator form: ``@timeout(2.5)``."""
-    return Timeout(seconds, name=name, bus=bus)
+    return Timeout(seconds, name=name, mode=mode, clock=clock, bus=bus)
