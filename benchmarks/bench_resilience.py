@@ -1,0 +1,132 @@
+"""Circuit breaker, retry and the full pipeline vs the libraries users would pick instead.
+
+Success path only: the protected function returns at once, so each row is the
+per-call overhead of the pattern itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from benchmarks._harness import Suite, per_call
+
+N = 50_000
+
+
+def _noop() -> int:
+    return 1
+
+
+def _breakers() -> Suite:
+    import circuitbreaker as cb_lib
+    import pybreaker
+
+    from peak_trade.resilience import CircuitBreaker
+
+    suite = Suite("Circuit breaker, success path: one protected call", baseline="peak_trade")
+    ours = CircuitBreaker(failure_threshold=5, recovery_timeout=60, name="bench").call(_noop)
+    suite.add("peak_trade", per_call(ours, number=N), "consecutive-failure mode")
+    from peak_trade.resilience import CountWindow
+
+    windowed = CircuitBreaker(
+        name="bench-window", sliding_window=CountWindow(size=100, minimum_calls=10)
+    ).call(_noop)
+    suite.add("peak_trade (count window)", per_call(windowed, number=N), "failure-rate mode")
+    pyb = pybreaker.CircuitBreaker(fail_max=5, reset_timeout=60)
+    suite.add("pybreaker", per_call(lambda: pyb.call(_noop), number=N // 5))
+    cbl = cb_lib.circuit(failure_threshold=5, recovery_timeout=60)(_noop)
+    suite.add("circuitbreaker", per_call(cbl, number=N // 5))
+    return suite
+
+
+def _retries() -> Suite:
+    import stamina
+    import tenacity
+
+    from peak_trade.resilience import retry_with_backoff
+
+    suite = Suite("Retry, success path: first attempt succeeds", baseline="peak_trade")
+    ours = retry_with_backoff(max_attempts=3, base_delay=0.1)(_noop)
+    suite.add("peak_trade", per_call(ours, number=N))
+    ten = tenacity.retry(stop=tenacity.stop_after_attempt(3), wait=tenacity.wait_exponential())(
+        _noop
+    )
+    suite.add("tenacity", per_call(ten, number=N // 10))
+    sta = stamina.retry(on=Exception, attempts=3)(_noop)
+    suite.add("stamina", per_call(sta, number=N // 10))
+    return suite
+
+
+def _pipeline() -> Suite:
+    from peak_trade.resilience.pipeline import with_resilience
+    from peak_trade.resilience.registry import ResilienceRegistry
+
+    reg = ResilienceRegistry()
+    reg.rate_limiter("bench.full", 10**9, 1.0)  # huge budget: every call is granted
+    full = with_resilience(
+        "bench", "full", use_rate_limiter=True, use_retry=True, timeout=5, registry=reg
+    )(_noop)
+
+    async def anoop() -> int:
+        return 1
+
+    afull = with_resilience(
+        "bench", "full", use_rate_limiter=True, use_retry=True, timeout=5, registry=reg
+    )(anoop)
+
+    suite = Suite(
+        "with_resilience: limiter + breaker + retry + timeout, success path",
+        baseline="sync pipeline",
+    )
+    suite.add("sync pipeline", per_call(full, number=N), "timeout = cooperative deadline")
+    suite.add("bare sync call", per_call(_noop, number=N), "reference")
+
+    async def run_async(fn: object, n: int) -> float:
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in range(n):
+                await fn()  # type: ignore[operator]
+            best = min(best, (time.perf_counter() - start) / n)
+        return best
+
+    suite.add(
+        "async pipeline",
+        asyncio.run(run_async(afull, N // 5)),
+        "asyncio.timeout; includes awaiting the coroutine",
+    )
+    suite.add("bare async call", asyncio.run(run_async(anoop, N)), "reference")
+    return suite
+
+
+def _concurrency() -> Suite:
+    from peak_trade.resilience import CircuitBreaker
+
+    breaker = CircuitBreaker(name="sleepy")
+
+    @breaker.call
+    def sleepy() -> None:
+        time.sleep(0.010)
+
+    def round_time(threads: int) -> float:
+        best = float("inf")
+        for _ in range(5):
+            ts = [threading.Thread(target=sleepy) for _ in range(threads)]
+            start = time.perf_counter()
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    suite = Suite("8 threads each calling a breaker-wrapped 10 ms function", baseline="1 thread")
+    suite.add("1 thread", round_time(1), "one 10 ms call")
+    suite.add("8 threads", round_time(8), "no serialisation: stays near 10 ms")
+    return suite
+
+
+def run() -> list[Suite]:
+    return [_breakers(), _retries(), _pipeline(), _concurrency()]

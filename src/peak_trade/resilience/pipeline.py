@@ -1,0 +1,112 @@
+"""``with_resilience``: the seed's one-line decorator, composed from the patterns.
+
+::
+
+    @with_resilience("data", "fetch", use_rate_limiter=True)
+    def fetch_market_data(symbol): ...
+
+Layers, outermost first (each only if enabled)::
+
+    circuit breaker  ->  retry  ->  rate limiter  ->  timeout  ->  your function
+
+* The **breaker** is outermost (seed 001's rule): a call that exhausts its
+  retries is one breaker failure, and an open breaker rejects before any
+  retry, permit or thread is spent.
+* **Retry** sits inside the breaker and is off by default: retrying a call
+  with side effects (an order) must be an explicit choice.
+* The **rate limiter** is inside retry, so every attempt takes a permit; a
+  refused permit raises ``RateLimitExceeded`` whose ``retry_after`` the retry
+  layer honours. Limiter rejections never count as breaker failures.
+* The **timeout** is innermost. On the sync path it is the cooperative
+  deadline (``mode="deadline"``, see :mod:`peak_trade.resilience.timeout`);
+  ``hard_timeout=True`` runs sync calls in a worker thread instead. Async
+  calls are always cancelled at the deadline.
+
+Sizes come from ``[resilience]`` and ``[resilience.<module>]`` through the
+registry (the default registry unless ``registry=`` is given); the
+``circuit_breaker_enabled`` and ``rate_limit_enabled`` switches are honoured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from peak_trade.resilience._wrap import wrap
+from peak_trade.resilience.ratelimit import RateLimiter
+from peak_trade.resilience.registry import ResilienceRegistry, default_registry
+from peak_trade.resilience.retry import retry_with_backoff
+from peak_trade.resilience.timeout import Timeout, TimeoutMode
+
+__all__ = ["with_resilience"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _limited(limiter: RateLimiter) -> Callable[[F], F]:
+    def sync_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        limiter.acquire_or_raise()
+        return func(*args, **kwargs)
+
+    async def async_call(
+        func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        limiter.acquire_or_raise()
+        return await func(*args, **kwargs)
+
+    def decorate(func: F) -> F:
+        return wrap(func, sync_call, async_call)
+
+    return decorate
+
+
+def with_resilience(
+    module: str,
+    operation: str,
+    *,
+    use_circuit_breaker: bool = True,
+    use_rate_limiter: bool = False,
+    use_retry: bool = False,
+    timeout: float | None = None,
+    hard_timeout: bool = False,
+    registry: ResilienceRegistry | None = None,
+) -> Callable[[F], F]:
+    """Protect a sync or async function with the configured resilience layers.
+
+    Args:
+        module: configuration module (``[resilience.<module>]``), e.g. ``"data"``.
+        operation: names the breaker and limiter ``"<module>.<operation>"``.
+        use_circuit_breaker: wrap in the module's breaker (if enabled in config).
+        use_rate_limiter: take a permit from the module's limiter per attempt
+            (if enabled in config).
+        use_retry: retry failures with the module's ``retry_*`` settings.
+        timeout: seconds per attempt (default: the module's ``timeout_seconds``).
+        hard_timeout: sync calls run in a worker thread and are abandoned at the timeout.
+        registry: where breakers and limiters live (default: the default registry).
+    """
+    reg = registry if registry is not None else default_registry()
+    cfg = reg.settings.for_module(module)
+    name = f"{module}.{operation}"
+
+    def decorate(func: F) -> F:
+        wrapped: Any = func
+        seconds = timeout if timeout is not None else cfg.timeout_seconds
+        if seconds is not None:
+            mode: TimeoutMode = "thread" if hard_timeout else "deadline"
+            wrapped = Timeout(seconds, name=name, mode=mode, clock=reg.clock, bus=reg.bus)(wrapped)
+        if use_rate_limiter and cfg.rate_limit_enabled:
+            wrapped = _limited(reg.module_rate_limiter(module, operation))(wrapped)
+        if use_retry and cfg.retry_max_attempts > 1:
+            wrapped = retry_with_backoff(
+                max_attempts=cfg.retry_max_attempts,
+                base_delay=cfg.retry_base_delay,
+                max_delay=cfg.retry_max_delay,
+                clock=reg.clock,
+                bus=reg.bus,
+                name=name,
+            )(wrapped)
+        if use_circuit_breaker and cfg.circuit_breaker_enabled:
+            wrapped = reg.module_circuit_breaker(module, operation).call(wrapped)
+        return wrapped  # type: ignore[no-any-return]
+
+    return decorate
