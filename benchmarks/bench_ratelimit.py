@@ -24,7 +24,9 @@ def _local() -> Suite:
 
     from peak_trade.resilience.ratelimit import RateLimiter
 
-    suite = Suite("Rate limiter, in process: one granted decision", baseline="peak_trade RateLimiter")
+    suite = Suite(
+        "Rate limiter, in process: one granted decision", baseline="peak_trade RateLimiter"
+    )
     ours = RateLimiter(HUGE, 1.0)
     suite.add("peak_trade RateLimiter", per_call(ours.acquire, number=N), "token bucket")
     ours.add_endpoint("fetch_ohlcv", HUGE, 1.0)

@@ -1,4 +1,4 @@
-"""Resilience patterns: circuit breaker and retry with backoff (more to come).
+"""Resilience patterns: breaker, retry, rate limiter, bulkhead, timeout, fallback, pipeline.
 
 Seed API::
 
@@ -25,6 +25,7 @@ from peak_trade.resilience._events import (
     RetryExhausted,
     RetrySucceeded,
 )
+from peak_trade.resilience.bulkhead import Bulkhead, BulkheadRejected
 from peak_trade.resilience.circuitbreaker import (
     CircuitBreaker,
     CircuitBreakerStats,
@@ -33,7 +34,26 @@ from peak_trade.resilience.circuitbreaker import (
     TimeWindow,
     circuit_breaker,
 )
+from peak_trade.resilience.fallback import Fallback, FallbackUsed, fallback
+from peak_trade.resilience.pipeline import with_resilience
+from peak_trade.resilience.ratelimit import RateLimitDecision, RateLimiter
+from peak_trade.resilience.registry import (
+    ResilienceRegistry,
+    create_module_circuit_breaker,
+    create_module_rate_limiter,
+    default_registry,
+    get_all_circuit_breakers,
+    get_all_rate_limiters,
+    set_default_registry,
+)
 from peak_trade.resilience.retry import RetryTesting, is_testing, retry_with_backoff, set_testing
+from peak_trade.resilience.timeout import (
+    TimedOut,
+    Timeout,
+    current_deadline,
+    remaining_time,
+    timeout,
+)
 
 __all__ = [
     "BreakerCallFailed",
@@ -41,18 +61,38 @@ __all__ = [
     "BreakerCallSucceeded",
     "BreakerEvent",
     "BreakerStateChanged",
+    "Bulkhead",
+    "BulkheadRejected",
     "CircuitBreaker",
     "CircuitBreakerStats",
     "CircuitState",
     "CountWindow",
+    "Fallback",
+    "FallbackUsed",
+    "RateLimitDecision",
+    "RateLimiter",
+    "ResilienceRegistry",
     "RetryAttempted",
     "RetryEvent",
     "RetryExhausted",
     "RetrySucceeded",
     "RetryTesting",
     "TimeWindow",
+    "TimedOut",
+    "Timeout",
     "circuit_breaker",
+    "create_module_circuit_breaker",
+    "create_module_rate_limiter",
+    "current_deadline",
+    "default_registry",
+    "fallback",
+    "get_all_circuit_breakers",
+    "get_all_rate_limiters",
     "is_testing",
+    "remaining_time",
     "retry_with_backoff",
+    "set_default_registry",
     "set_testing",
+    "timeout",
+    "with_resilience",
 ]
