@@ -304,3 +304,43 @@ def test_thread_mode_worker_sees_the_deadline() -> None:
 def test_unknown_timeout_mode() -> None:
     with pytest.raises(InvalidArgumentError, match="mode"):
         timeout(1, mode="signal")  # type: ignore[arg-type]
+
+
+def test_async_timeouts_share_one_watchdog_and_each_fires_on_its_own_deadline() -> None:
+    @timeout(30, name="long")
+    async def finishes(gate: asyncio.Event) -> str:
+        await gate.wait()
+        return "done"
+
+    @timeout(0.02, name="short")
+    async def hangs() -> None:
+        await asyncio.Event().wait()
+
+    async def main() -> tuple[str, str]:
+        gate = asyncio.Event()
+        long_call = asyncio.create_task(finishes(gate))
+        await asyncio.sleep(0)
+        # the short deadline is registered after the long one: the timer must re-arm earlier
+        with pytest.raises(OperationTimeoutError, match="short"):
+            await hangs()
+        with pytest.raises(OperationTimeoutError, match="short"):
+            await hangs()  # and again, after the watchdog fired once
+        gate.set()
+        return await long_call, "ok"
+
+    assert asyncio.run(main()) == ("done", "ok")
+
+
+def test_outside_cancellation_is_not_turned_into_a_timeout() -> None:
+    @timeout(30)
+    async def hangs() -> None:
+        await asyncio.Event().wait()
+
+    async def main() -> None:
+        task = asyncio.create_task(hangs())
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())

@@ -24,6 +24,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import threading
+import weakref
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
@@ -59,6 +60,74 @@ class TimedOut(Event):
 
     name: str
     seconds: float
+
+
+class _Expiry:
+    __slots__ = ("deadline", "fired", "task")
+
+    def __init__(self, task: asyncio.Task[Any], deadline: float) -> None:
+        self.task = task
+        self.deadline = deadline  # on the event loop's clock
+        self.fired = False
+
+
+class _Watchdog:
+    """One timer per event loop for every pending async timeout.
+
+    Registering a deadline is a dict insert; the loop timer is only
+    rescheduled when the new deadline is earlier than the one it waits for
+    (rare: timeouts of one operation grow monotonically). When the timer fires
+    it cancels the expired calls and re-arms for the earliest remaining one.
+    """
+
+    __slots__ = ("_armed_at", "_handle", "_loop", "_pending")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._pending: dict[int, _Expiry] = {}
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed_at = float("inf")
+
+    def add(self, expiry: _Expiry) -> None:
+        self._pending[id(expiry)] = expiry
+        if expiry.deadline < self._armed_at:
+            self._arm(expiry.deadline)
+
+    def remove(self, expiry: _Expiry) -> None:
+        self._pending.pop(id(expiry), None)
+
+    def _arm(self, at: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._armed_at = at
+        self._handle = self._loop.call_at(at, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._armed_at = float("inf")
+        now = self._loop.time()
+        earliest = float("inf")
+        for key, expiry in list(self._pending.items()):
+            if expiry.deadline <= now:
+                del self._pending[key]
+                expiry.fired = True
+                expiry.task.cancel()
+            elif expiry.deadline < earliest:
+                earliest = expiry.deadline
+        if earliest != float("inf"):
+            self._arm(earliest)
+
+
+_watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _watchdog(loop: asyncio.AbstractEventLoop) -> _Watchdog:
+    dog = _watchdogs.get(loop)
+    if dog is None:
+        dog = _watchdogs[loop] = _Watchdog(loop)
+    return dog
 
 
 class Timeout:
@@ -149,15 +218,21 @@ class Timeout:
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         mine, token = self._enter_deadline()
-        deadline = asyncio.timeout(mine - self._clock.monotonic())
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None  # a coroutine awaited by asyncio always runs in a task
+        expiry = _Expiry(task, loop.time() + (mine - self._clock.monotonic()))
+        dog = _watchdog(loop)
+        dog.add(expiry)
         try:
-            async with deadline:
-                return await func(*args, **kwargs)
-        except TimeoutError:
-            if not deadline.expired():
-                raise  # the callee's own TimeoutError, not our deadline
+            return await func(*args, **kwargs)
+        except asyncio.CancelledError:
+            if not expiry.fired:
+                raise  # cancelled by someone else: not ours to swallow
+            task.uncancel()
             raise self._error() from None
         finally:
+            dog.remove(expiry)
             _deadline.reset(token)
 
     def __call__(self, func: F) -> F:
