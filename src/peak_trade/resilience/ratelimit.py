@@ -292,12 +292,16 @@ class RateLimiter:
     ) -> None:
         """Take tokens (waiting up to ``timeout``, default: not at all) or raise
         :class:`RateLimitExceeded` carrying ``retry_after``."""
-        steps = self._steps(endpoint, cost, timeout is not None, timeout)
-        try:
-            while True:
-                self._clock.sleep(next(steps))
-        except StopIteration as done:
-            allowed, wait = done.value
+        if cost == 1 and timeout is None and self._bus is None:
+            bucket = self._buckets.get(endpoint, self._default) if endpoint else self._default
+            allowed, wait = bucket.take(1)
+        else:
+            steps = self._steps(endpoint, cost, timeout is not None, timeout)
+            try:
+                while True:
+                    self._clock.sleep(next(steps))
+            except StopIteration as done:
+                allowed, wait = done.value
         if not allowed:
             ep, _ = self._bucket(endpoint)
             raise RateLimitExceeded(
