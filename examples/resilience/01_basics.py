@@ -63,7 +63,6 @@ print(f"flaky_fetch -> {flaky_fetch()!r} after {len(attempts)} attempts")
 limiter = RateLimiter(max_requests=100, window_seconds=60, clock=clock)
 limiter.add_endpoint("fetch_ohlcv", max_requests=5, window_seconds=1)
 granted = sum(limiter.acquire("fetch_ohlcv") for _ in range(8))
-print(
-    f"fetch_ohlcv: {granted} of 8 granted, next permit in {limiter.get_wait_time('fetch_ohlcv'):.2f}s"
-)
+wait = limiter.get_wait_time("fetch_ohlcv")
+print(f"fetch_ohlcv: {granted} of 8 granted, next permit in {wait:.2f}s")
 print(f"rejection rate: {limiter.get_stats()['rejection_rate']:.2f}")

@@ -35,9 +35,8 @@ for _ in range(2):
         robust_api_call()
     except ConnectionError as err:
         print(f"gave up: {err} ({err.__notes__[-1]})")
-print(
-    f"{len(calls)} attempts, {breaker.stats.failure_count} breaker failures, state {breaker.state.name}"
-)
+failures = breaker.stats.failure_count
+print(f"{len(calls)} attempts, {failures} breaker failures, state {breaker.state.name}")
 try:
     robust_api_call()
 except CircuitOpenError:
