@@ -1,0 +1,226 @@
+"""Redis store for many processes on many hosts: the sync shell over ``redis.Redis``.
+
+Every primitive is one round trip: a native command (``GET``, ``SET NX PX``,
+``DEL``, ``PTTL``) or one Lua script sent with ``EVALSHA`` (the first call
+after the server's script cache was emptied costs one extra ``SCRIPT LOAD``).
+Scripts read the time with ``redis.call('TIME')``, so every host shares the
+server's clock. ``scan`` is the one exception: it walks the keyspace with
+``SCAN`` (several round trips; it lists, it does not decide).
+
+What each primitive sends and how replies are parsed lives in
+:mod:`peak_trade.store._redis_core`, shared with the async shell in
+:mod:`peak_trade.store.aio_redis`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from peak_trade.errors import InvalidArgumentError
+from peak_trade.logging import mask_url_credentials
+from peak_trade.store import _redis_core as core
+from peak_trade.store.base import DEFAULT_NAMESPACE, StoreBase
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+__all__ = ["RedisStore", "client_options", "describe_client", "open_client"]
+
+T = TypeVar("T")
+C = TypeVar("C", redis.Redis, "aioredis.Redis")
+
+
+def client_options(connect_timeout: float, socket_timeout: float, retry: Any) -> dict[str, Any]:
+    """redis-py options for clients the store creates: bytes replies, timeouts, no retries.
+
+    Retries are off because a command that timed out may have run: re-sending
+    an ``incr`` or ``take_tokens`` would apply it twice. Retry policies belong
+    to the caller, who knows whether the operation is idempotent.
+    """
+    for name, value in (("connect_timeout", connect_timeout), ("socket_timeout", socket_timeout)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise InvalidArgumentError(
+                f"{name} must be a number of seconds > 0.",
+                hint="e.g. connect_timeout=2.0, socket_timeout=5.0",
+                context={name: value},
+            )
+    return {
+        "socket_connect_timeout": float(connect_timeout),
+        "socket_timeout": float(socket_timeout),
+        "retry": retry,
+        "decode_responses": False,
+    }
+
+
+def describe_client(kwargs: dict[str, Any]) -> tuple[str, str]:
+    """``(url, endpoint)`` describing a client's connection pool (no credentials)."""
+    where = core.endpoint(kwargs)
+    if where.startswith("unix:"):
+        return f"unix://{where[5:]}", where
+    scheme = "rediss" if "ssl" in str(kwargs.get("connection_class", "")).lower() else "redis"
+    return f"{scheme}://{where}", where
+
+
+def open_client(
+    client_or_url: C | str,
+    from_url: Callable[..., C],
+    retry: Any,
+    connect_timeout: float,
+    socket_timeout: float,
+) -> tuple[C, bool, str, str]:
+    """Shared by both shells: ``(client, owned, masked url, endpoint)`` for a client or URL."""
+    if isinstance(client_or_url, str):
+        options = client_options(connect_timeout, socket_timeout, retry)
+        try:
+            client = from_url(client_or_url, **options)
+        except ValueError as exc:
+            raise InvalidArgumentError(
+                "Not a usable Redis URL.",
+                hint="Use redis://[:password@]host:port/db, rediss://host:port/db "
+                "or unix:///path/to/redis.sock",
+                context={"url": mask_url_credentials(client_or_url), "error": str(exc)},
+            ) from exc
+        kwargs = client.connection_pool.connection_kwargs
+        url, where = mask_url_credentials(client_or_url), core.endpoint(kwargs)
+        owned = True
+    else:
+        client, owned = client_or_url, False
+        kwargs = client.connection_pool.connection_kwargs
+        url, where = describe_client(kwargs)
+    if kwargs.get("decode_responses"):
+        raise InvalidArgumentError(
+            "The Redis client decodes replies to str; the store needs bytes.",
+            hint="Create the client with decode_responses=False, or pass a URL instead.",
+        )
+    return client, owned, url, where
+
+
+class RedisStore(StoreBase):
+    """A :class:`~peak_trade.store.Store` in Redis (or Valkey, or Redis Cluster).
+
+    Args:
+        client_or_url: a ``redis.Redis`` (not closed by :meth:`close`) or a
+            ``redis://``, ``rediss://`` or ``unix://`` URL.
+        namespace: key prefix, so several logical stores can share one db.
+        eviction_policy_check: at construction, ``"refuse"`` raises
+            :class:`~peak_trade.errors.UnsafeStoreConfigError` unless the server's
+            ``maxmemory-policy`` is ``noeviction``; ``"warn"`` logs instead;
+            ``"off"`` skips the check (and does not connect).
+        connect_timeout, socket_timeout: seconds, for clients made from a URL.
+    """
+
+    def __init__(
+        self,
+        client_or_url: redis.Redis | str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        eviction_policy_check: core.EvictionCheck = "refuse",
+        connect_timeout: float = 2.0,
+        socket_timeout: float = 5.0,
+    ) -> None:
+        self._cmd = core.RedisCommands(namespace)
+        self.namespace = self._cmd.namespace
+        mode = core.check_mode(eviction_policy_check)
+        client, self._owned, self.url, self._where = open_client(
+            client_or_url,
+            redis.Redis.from_url,
+            Retry(NoBackoff(), 0),
+            connect_timeout,
+            socket_timeout,
+        )
+        self.client = client
+        self._raw: Any = client  # redis-py's execute_command is untyped
+        self._scripts = {name: client.register_script(src) for name, src in core.SCRIPTS.items()}
+        if mode != "off":
+            try:
+                self._check_eviction_policy(mode)
+            except BaseException:
+                self.close()
+                raise
+
+    def _error(self, exc: Exception, op: str, key: str | None) -> Exception:
+        return core.wrap_error(exc, url=self.url, where=self._where, op=op, key=key)
+
+    def _check_eviction_policy(self, mode: core.EvictionCheck) -> None:
+        cmd = self._cmd.eviction_policy()
+        try:
+            reply = self._raw.execute_command(*cmd.args)
+        except redis.ResponseError as exc:
+            core.policy_unverifiable(exc, mode, self.url)
+            return
+        except redis.RedisError as exc:
+            raise self._error(exc, cmd.op, None) from exc
+        core.check_policy_reply(cmd.parse(reply), mode, self.url)
+
+    def _run(self, cmd: core.Command[T]) -> T:
+        """Send one command (one round trip) and parse its reply."""
+        try:
+            if cmd.script is None:
+                reply = self._raw.execute_command(*cmd.args)
+            else:
+                reply = self._scripts[cmd.script](keys=list(cmd.keys), args=list(cmd.args))
+        except redis.RedisError as exc:
+            raise self._error(exc, cmd.op, cmd.key) from exc
+        return cmd.parse(reply)
+
+    # ------------------------------------------------------------ primitives
+
+    def ping(self) -> None:
+        self._run(self._cmd.ping())
+
+    def get(self, key: str) -> bytes | None:
+        return self._run(self._cmd.get(key))
+
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        self._run(self._cmd.set(key, value, ttl))
+
+    def set_if_absent(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        return self._run(self._cmd.set_if_absent(key, value, ttl))
+
+    def compare_and_set(
+        self, key: str, expected: bytes | None, new: bytes, ttl: float | None = None
+    ) -> bool:
+        return self._run(self._cmd.compare_and_set(key, expected, new, ttl))
+
+    def compare_and_delete(self, key: str, expected: bytes) -> bool:
+        return self._run(self._cmd.compare_and_delete(key, expected))
+
+    def delete(self, key: str) -> bool:
+        return self._run(self._cmd.delete(key))
+
+    def ttl(self, key: str) -> float | None:
+        return self._run(self._cmd.ttl(key))
+
+    def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        return self._run(self._cmd.incr(key, amount, ttl))
+
+    def window_hit(self, key: str, window: float, cost: int = 1, limit: int | None = None) -> int:
+        return self._run(self._cmd.window_hit(key, window, cost, limit))
+
+    def take_tokens(self, key: str, rate: float, burst: int, cost: int = 1) -> tuple[bool, float]:
+        return self._run(self._cmd.take_tokens(key, rate, burst, cost))
+
+    def tokens_available(self, key: str, rate: float, burst: int) -> float:
+        return self._run(self._cmd.tokens_available(key, rate, burst))
+
+    def scan(self, prefix: str) -> list[str]:
+        pattern = self._cmd.scan_pattern(prefix)
+        found: set[str] = set()
+        try:
+            for raw in self._raw.scan_iter(match=pattern, count=1000):
+                key = self._cmd.user_key(raw)
+                if key is not None:
+                    found.add(key)
+        except redis.RedisError as exc:
+            raise self._error(exc, "scan", prefix) from exc
+        return sorted(found)
+
+    def close(self) -> None:
+        """Disconnect, if the store created the client from a URL."""
+        if self._owned:
+            self.client.close()

@@ -1,0 +1,384 @@
+"""Embedded store in one SQLite file: survives restarts, safe across processes on one host.
+
+How it stays atomic across processes:
+
+- WAL journal (readers never block the writer), ``synchronous=NORMAL``.
+- Autocommit connections (``isolation_level=None``). Every read-modify-write
+  primitive runs in ``BEGIN IMMEDIATE ... COMMIT``: the write lock is taken
+  *before* reading, so two processes can never both see "absent" and both
+  write. Waiting for the lock is bounded by ``busy_timeout``; past it the
+  primitive raises :class:`~peak_trade.errors.StoreUnavailableError`.
+- Plain reads are one ``SELECT`` (a consistent snapshot).
+- One connection per thread (``threading.local``); a forked child opens its
+  own and never touches (or closes) the ones it inherited.
+
+Expiry is logical: rows carry ``expires_at`` in wall-clock seconds from the
+injected clock (shared by every process on the host); reads ignore expired
+rows and a purge deletes them every ``PURGE_EVERY`` writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from peak_trade.clock import Clock, system_clock
+from peak_trade.errors import StoreError, StoreUnavailableError
+from peak_trade.logging import get_logger
+from peak_trade.store import _core
+from peak_trade.store._sqlite_schema import SCHEMA_VERSION, create_schema, purge
+from peak_trade.store._validate import (
+    check_amount,
+    check_bucket,
+    check_cost,
+    check_key,
+    check_limit,
+    check_namespace,
+    check_prefix,
+    check_ttl,
+    check_value,
+    check_window,
+)
+from peak_trade.store.base import DEFAULT_NAMESPACE, StoreBase
+
+__all__ = ["PURGE_EVERY", "SqliteStore"]
+
+PURGE_EVERY = 1000
+_log = get_logger("peak_trade.store")
+
+_LIVE = "(expires_at IS NULL OR expires_at > ?)"
+
+
+class SqliteStore(StoreBase):
+    """A :class:`~peak_trade.store.Store` in an SQLite database file.
+
+    Args:
+        path: the database file; its parent directory is created.
+        namespace: key prefix, so several logical stores can share one file.
+        clock: wall-clock source for expiry, windows and buckets.
+        busy_timeout: seconds to wait for another process's write lock.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        namespace: str = DEFAULT_NAMESPACE,
+        clock: Clock = system_clock,
+        *,
+        busy_timeout: float = 5.0,
+    ) -> None:
+        self.path = Path(path)
+        if str(path) in ("", ":memory:") or str(path).startswith("file:"):
+            raise StoreError(
+                "SqliteStore needs a database file path.",
+                hint="Use memory:// for a store that lives in this process only.",
+                context={"path": str(path)},
+            )
+        self.namespace = check_namespace(namespace)
+        self.url = f"sqlite:///{path}"
+        self.clock = clock
+        self.busy_timeout = float(busy_timeout)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._generation = 0
+        self._conns: list[sqlite3.Connection] = []
+        self._orphans: list[sqlite3.Connection] = []
+        self._writes = itertools.count(1)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._wrap(exc, "open", None) from exc
+        try:
+            self._open_schema()
+        except BaseException:
+            self.close()
+            raise
+        self._purge()
+
+    def _open_schema(self) -> None:
+        with self._errors("open", None):
+            version = create_schema(self._conn())
+        if version != SCHEMA_VERSION:
+            raise StoreError(
+                f"The store file has schema version {version}; this peak-trade reads "
+                f"version {SCHEMA_VERSION}.",
+                hint="Upgrade peak-trade, or point [store] url at another file.",
+                context={"path": str(self.path), "version": version},
+            )
+
+    # ------------------------------------------------------------ connections
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":  # pragma: no cover - filesystems without shared memory
+            _log.warning("sqlite store is not in WAL mode", path=str(self.path), mode=mode)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        pid = os.getpid()
+        if pid != self._pid:
+            # Forked child: keep the inherited connections referenced but unused
+            # (closing them here could disturb the parent's locks).
+            self._orphans.extend(self._conns)
+            self._conns, self._pid, self._lock = [], pid, threading.Lock()
+            self._local = threading.local()
+        cached: tuple[int, sqlite3.Connection] | None = getattr(self._local, "conn", None)
+        if cached is not None and cached[0] == self._generation:
+            return cached[1]
+        conn = self._connect()
+        with self._lock:
+            self._conns.append(conn)
+            self._local.conn = (self._generation, conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this process opened. The store reconnects if used again."""
+        with self._lock:
+            conns, self._conns = self._conns, []
+            self._generation += 1
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):  # closing is best effort
+                conn.close()
+
+    # ------------------------------------------------------------ errors and transactions
+
+    def _wrap(self, exc: BaseException, op: str, key: str | None) -> StoreError:
+        context: dict[str, Any] = {"path": str(self.path), "operation": op, "error": str(exc)}
+        if key is not None:
+            context["key"] = key
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            return StoreUnavailableError(
+                "The SQLite store stayed locked by another connection past busy_timeout.",
+                hint=f"Another process held the write lock for more than {self.busy_timeout} s: "
+                "look for a stuck process using this file, or raise busy_timeout "
+                "(e.g. sqlite:///path.db?busy_timeout=30).",
+                context=context,
+            )
+        if isinstance(exc, sqlite3.DatabaseError) and (
+            "malformed" in text or "not a database" in text
+        ):
+            return StoreError(
+                "The SQLite store file is damaged or is not a database.",
+                hint="Restore it from a backup, or point [store] url at a new file.",
+                context=context,
+            )
+        return StoreUnavailableError(
+            "The SQLite store could not be opened or written.",
+            hint="Check that the directory exists and is writable, that the disk is not "
+            "full, and that [store] url points at the intended file.",
+            context=context,
+        )
+
+    @contextmanager
+    def _errors(self, op: str, key: str | None) -> Iterator[None]:
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            raise self._wrap(exc, op, key) from exc
+
+    @contextmanager
+    def _read(self, op: str, key: str | None) -> Iterator[sqlite3.Connection]:
+        with self._errors(op, key):
+            yield self._conn()
+
+    @contextmanager
+    def _write(self, op: str, key: str | None) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` (the write lock first), the body, ``COMMIT``; rollback on error."""
+        with self._errors(op, key):
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        if next(self._writes) % PURGE_EVERY == 0:
+            self._purge()
+
+    def _purge(self) -> None:
+        """Best effort: the primitive already committed, so a failed purge must not fail it."""
+        try:
+            purge(self._conn(), self.clock.time())
+        except sqlite3.Error as exc:
+            _log.warning("sqlite store purge skipped", path=str(self.path), error=str(exc))
+
+    def _live_row(self, conn: sqlite3.Connection, key: str, now: float) -> Any:
+        return conn.execute(
+            f"SELECT value, expires_at FROM kv WHERE ns = ? AND key = ? AND {_LIVE}",
+            (self.namespace, key, now),
+        ).fetchone()
+
+    def _put(
+        self, conn: sqlite3.Connection, key: str, value: bytes, ttl: float | None, now: float
+    ) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO kv (ns, key, value, expires_at) VALUES (?, ?, ?, ?)",
+            (self.namespace, key, value, None if ttl is None else now + ttl),
+        )
+
+    # ------------------------------------------------------------ primitives
+
+    def ping(self) -> None:
+        with self._read("ping", None) as conn:
+            conn.execute("SELECT version FROM meta").fetchone()
+
+    def get(self, key: str) -> bytes | None:
+        key = check_key(key)
+        with self._read("get", key) as conn:
+            row = self._live_row(conn, key, self.clock.time())
+        return None if row is None else bytes(row[0])
+
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        key, value, ttl = check_key(key), check_value(value), check_ttl(ttl)
+        with self._write("set", key) as conn:
+            self._put(conn, key, value, ttl, self.clock.time())
+
+    def set_if_absent(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        return self.compare_and_set(key, None, value, ttl)
+
+    def compare_and_set(
+        self, key: str, expected: bytes | None, new: bytes, ttl: float | None = None
+    ) -> bool:
+        key, new, ttl = check_key(key), check_value(new), check_ttl(ttl)
+        if expected is not None:
+            check_value(expected)
+        with self._write("compare_and_set", key) as conn:
+            now = self.clock.time()
+            row = self._live_row(conn, key, now)
+            if (None if row is None else bytes(row[0])) != expected:
+                return False
+            self._put(conn, key, new, ttl, now)
+            return True
+
+    def compare_and_delete(self, key: str, expected: bytes) -> bool:
+        key, expected = check_key(key), check_value(expected)
+        with self._write("compare_and_delete", key) as conn:
+            row = self._live_row(conn, key, self.clock.time())
+            if row is None or bytes(row[0]) != expected:
+                return False
+            conn.execute("DELETE FROM kv WHERE ns = ? AND key = ?", (self.namespace, key))
+            return True
+
+    def delete(self, key: str) -> bool:
+        key = check_key(key)
+        ident = (self.namespace, key)
+        with self._write("delete", key) as conn:
+            now = self.clock.time()
+            found = conn.execute(
+                f"SELECT 1 FROM kv WHERE ns = ? AND key = ? AND {_LIVE} "
+                "UNION ALL SELECT 1 FROM window_events WHERE ns = ? AND key = ? AND expires_at > ? "
+                "UNION ALL SELECT 1 FROM buckets WHERE ns = ? AND key = ? AND tat > ? LIMIT 1",
+                (*ident, now, *ident, now, *ident, now),
+            ).fetchone()
+            for table in ("kv", "window_events", "buckets"):
+                conn.execute(f"DELETE FROM {table} WHERE ns = ? AND key = ?", ident)
+            return found is not None
+
+    def ttl(self, key: str) -> float | None:
+        key = check_key(key)
+        with self._read("ttl", key) as conn:
+            now = self.clock.time()
+            row = self._live_row(conn, key, now)
+        if row is None:
+            return None
+        return math.inf if row[1] is None else float(row[1]) - now
+
+    def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        key, amount, ttl = check_key(key), check_amount(amount), check_ttl(ttl)
+        with self._write("incr", key) as conn:
+            now = self.clock.time()
+            row = self._live_row(conn, key, now)
+            result = _core.counter_add(key, None if row is None else bytes(row[0]), amount)
+            encoded = str(result).encode()
+            if row is None:
+                self._put(conn, key, encoded, ttl, now)
+            else:
+                conn.execute(
+                    "UPDATE kv SET value = ? WHERE ns = ? AND key = ?",
+                    (encoded, self.namespace, key),
+                )
+            return result
+
+    def _window_total(self, conn: sqlite3.Connection, key: str, cutoff: float) -> int:
+        row = conn.execute(
+            "SELECT COALESCE(SUM(cost), 0) FROM window_events WHERE ns = ? AND key = ? AND ts > ?",
+            (self.namespace, key, cutoff),
+        ).fetchone()
+        return int(row[0])
+
+    def window_hit(self, key: str, window: float, cost: int = 1, limit: int | None = None) -> int:
+        key = check_key(key)
+        window, cost, limit = check_window(window), check_cost(cost), check_limit(limit)
+        if cost == 0:
+            with self._read("window_hit", key) as conn:
+                return self._window_total(conn, key, self.clock.time() - window)
+        with self._write("window_hit", key) as conn:
+            now = self.clock.time()
+            conn.execute(
+                "DELETE FROM window_events WHERE ns = ? AND key = ? AND ts <= ?",
+                (self.namespace, key, now - window),
+            )
+            total = self._window_total(conn, key, now - window) + cost
+            if limit is None or total <= limit:
+                conn.execute(
+                    "INSERT INTO window_events (ns, key, ts, cost, expires_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (self.namespace, key, now, cost, now + window),
+                )
+            return total
+
+    def _tat(self, conn: sqlite3.Connection, key: str) -> float | None:
+        row = conn.execute(
+            "SELECT tat FROM buckets WHERE ns = ? AND key = ?", (self.namespace, key)
+        ).fetchone()
+        return None if row is None else float(row[0])
+
+    def take_tokens(self, key: str, rate: float, burst: int, cost: int = 1) -> tuple[bool, float]:
+        key, cost = check_key(key), check_cost(cost, minimum=1)
+        rate, burst = check_bucket(rate, burst, cost)
+        with self._write("take_tokens", key) as conn:
+            now = self.clock.time()
+            allowed, wait, tat = _core.gcra_take(self._tat(conn, key), now, rate, burst, cost)
+            if allowed:
+                conn.execute(
+                    "INSERT OR REPLACE INTO buckets (ns, key, tat) VALUES (?, ?, ?)",
+                    (self.namespace, key, tat),
+                )
+            return allowed, wait
+
+    def tokens_available(self, key: str, rate: float, burst: int) -> float:
+        key = check_key(key)
+        rate, burst = check_bucket(rate, burst)
+        with self._read("tokens_available", key) as conn:
+            tat = self._tat(conn, key)
+        return _core.gcra_available(tat, self.clock.time(), rate, burst)
+
+    def scan(self, prefix: str) -> list[str]:
+        prefix = check_prefix(prefix)
+        with self._read("scan", prefix) as conn:
+            rows = conn.execute(
+                f"SELECT key FROM kv WHERE ns = ? AND key >= ? AND substr(key, 1, ?) = ? "
+                f"AND {_LIVE} ORDER BY key",
+                (self.namespace, prefix, len(prefix), prefix, self.clock.time()),
+            ).fetchall()
+        return [str(r[0]) for r in rows]

@@ -1,0 +1,405 @@
+"""Redis-only behaviour, against the private redis-server: eviction-policy check,
+error mapping, one round trip per primitive, key layout, server time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import redis
+import structlog
+from redis.crc import key_slot
+
+from peak_trade.errors import (
+    InvalidArgumentError,
+    StoreError,
+    StoreUnavailableError,
+    UnsafeStoreConfigError,
+)
+from peak_trade.store import RedisStore, store_from_url
+from peak_trade.store.aio import async_store_from_url
+from peak_trade.store.aio_redis import AsyncRedisStore
+from redis_fixture import RedisServer
+
+from .conftest import unique_namespace
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def admin(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis_server.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def evicting(admin: redis.Redis) -> Iterator[str]:
+    """The private server with an evicting maxmemory-policy, restored afterwards."""
+    admin.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        yield "allkeys-lru"
+    finally:
+        admin.config_set("maxmemory-policy", "noeviction")
+
+
+@pytest.fixture
+def no_config_user(admin: redis.Redis, redis_server: RedisServer) -> Iterator[str]:
+    """URL of an ACL user that may not run CONFIG (as on managed Redis)."""
+    admin.execute_command(
+        "ACL", "SETUSER", "noconfig", "on", ">s3cret-pw", "~*", "+@all", "-config"
+    )
+    try:
+        yield f"redis://noconfig:s3cret-pw@{redis_server.host}:{redis_server.port}/0"
+    finally:
+        admin.execute_command("ACL", "DELUSER", "noconfig")
+
+
+def closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"  # nothing listens there any more
+
+
+# ---------------------------------------------------------------- eviction policy
+
+
+@pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-ttl", "allkeys-random"])
+def test_evicting_policy_is_refused(redis_url: str, admin: redis.Redis, policy: str) -> None:
+    admin.config_set("maxmemory-policy", policy)
+    try:
+        with pytest.raises(UnsafeStoreConfigError) as info:
+            store_from_url(redis_url, namespace=unique_namespace())
+    finally:
+        admin.config_set("maxmemory-policy", "noeviction")
+    err = info.value
+    assert policy in err.message
+    assert err.hint is not None
+    assert "CONFIG SET maxmemory-policy noeviction" in err.hint
+    assert "eviction_policy_check='warn'" in err.hint
+    assert err.context["policy"] == policy
+
+
+def test_evicting_policy_is_refused_by_the_async_store(redis_url: str, evicting: str) -> None:
+    with pytest.raises(UnsafeStoreConfigError, match=evicting):
+        asyncio.run(async_store_from_url(redis_url, namespace=unique_namespace()))
+
+    async def direct() -> None:
+        async with AsyncRedisStore(redis_url, namespace=unique_namespace()):
+            pass
+
+    with pytest.raises(UnsafeStoreConfigError):
+        asyncio.run(direct())
+
+
+def test_warn_mode_logs_and_allows(redis_url: str, evicting: str) -> None:
+    with structlog.testing.capture_logs() as logs:
+        store = store_from_url(
+            redis_url, namespace=unique_namespace(), eviction_policy_check="warn"
+        )
+    with store:
+        store.set("k", b"v")
+        assert store.get("k") == b"v"
+    [entry] = [e for e in logs if e.get("policy") == evicting]
+    assert entry["log_level"] == "warning"
+    assert "noeviction" in entry["hint"]
+
+
+def test_warn_mode_via_url_query(redis_url: str, evicting: str) -> None:
+    url = f"{redis_url}?eviction_policy_check=warn&namespace={unique_namespace()}"
+    with structlog.testing.capture_logs() as logs, store_from_url(url) as store:
+        store.ping()
+    assert any(e.get("policy") == evicting for e in logs)
+
+
+def test_off_mode_skips_the_check(redis_url: str, evicting: str) -> None:
+    with structlog.testing.capture_logs() as logs:
+        store = store_from_url(redis_url, namespace=unique_namespace(), eviction_policy_check="off")
+        store.ping()
+        store.close()
+    assert logs == []
+
+
+def test_unverifiable_policy_is_refused_with_a_way_out(no_config_user: str) -> None:
+    with pytest.raises(UnsafeStoreConfigError) as info:
+        store_from_url(no_config_user, namespace=unique_namespace())
+    text = str(info.value)
+    assert "Cannot verify" in text
+    assert "eviction_policy_check='warn'" in text
+    assert "s3cret-pw" not in text
+    assert isinstance(info.value.__cause__, redis.ResponseError)
+    with pytest.raises(UnsafeStoreConfigError, match="Cannot verify"):
+        asyncio.run(async_store_from_url(no_config_user, namespace=unique_namespace()))
+    with structlog.testing.capture_logs() as logs:
+        store = store_from_url(
+            no_config_user, namespace=unique_namespace(), eviction_policy_check="warn"
+        )
+    with store:
+        assert store.set_if_absent("k", b"v")
+    assert any("cannot verify" in e["event"] for e in logs)
+    assert "s3cret-pw" not in store.url
+
+
+def test_bad_eviction_mode_is_invalid(redis_url: str) -> None:
+    with pytest.raises(InvalidArgumentError):
+        RedisStore(redis_url, eviction_policy_check="maybe")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- connection errors
+
+
+def test_connection_refused_is_unavailable_with_a_hint() -> None:
+    url = closed_port_url()
+    where = url.removeprefix("redis://").removesuffix("/0")
+    with pytest.raises(StoreUnavailableError) as info:
+        store_from_url(url)
+    assert f"Is redis-server running at {where}" in str(info.value.hint)
+    assert "[store] url" in str(info.value.hint)
+    assert isinstance(info.value.__cause__, redis.ConnectionError)
+
+    store = store_from_url(url, eviction_policy_check="off")  # no I/O at construction
+    for call in (
+        store.ping,
+        lambda: store.get("k"),
+        lambda: store.incr("k"),
+        lambda: store.scan(""),
+    ):
+        with pytest.raises(StoreUnavailableError, match="Cannot connect"):
+            call()
+    store.close()
+
+
+def test_connection_refused_async() -> None:
+    url = closed_port_url()
+    with pytest.raises(StoreUnavailableError, match="Cannot connect"):
+        asyncio.run(async_store_from_url(url))
+
+    async def use() -> None:
+        store = await async_store_from_url(url, eviction_policy_check="off")
+        try:
+            await store.take_tokens("k", 1, 1)
+        finally:
+            await store.close()
+
+    with pytest.raises(StoreUnavailableError) as info:
+        asyncio.run(use())
+    assert info.value.context["operation"] == "take_tokens"
+    assert isinstance(info.value.__cause__, redis.ConnectionError)
+
+
+def test_wrong_password_is_unavailable_without_leaking_it(
+    no_config_user: str, redis_server: RedisServer
+) -> None:
+    url = f"redis://noconfig:wrong-pw@{redis_server.host}:{redis_server.port}/0"
+    with pytest.raises(StoreUnavailableError) as info:
+        store_from_url(url, eviction_policy_check="off").ping()
+    assert "credentials" in str(info.value)
+    assert "wrong-pw" not in str(info.value)
+
+
+def test_timeout_is_unavailable_and_says_the_command_may_have_run(
+    redis_url: str, admin: redis.Redis
+) -> None:
+    store = store_from_url(redis_url, namespace=unique_namespace(), socket_timeout=0.05)
+    store.ping()
+    admin.execute_command("CLIENT", "PAUSE", "2000", "WRITE")  # UNPAUSE still runs
+    try:
+        with pytest.raises(StoreUnavailableError, match="did not answer in time") as info:
+            store.incr("n")
+    finally:
+        admin.execute_command("CLIENT", "UNPAUSE")
+    assert "may or may not have run" in str(info.value.hint)
+    store.close()
+
+
+def test_out_of_memory_is_unavailable(redis_url: str, admin: redis.Redis) -> None:
+    store = store_from_url(redis_url, namespace=unique_namespace())
+    admin.config_set("maxmemory", "1")
+    try:
+        with pytest.raises(StoreUnavailableError, match="out of memory"):
+            store.set("k", b"v" * 1000)
+    finally:
+        admin.config_set("maxmemory", "0")
+    store.close()
+
+
+def test_foreign_data_in_the_namespace_is_a_store_error(redis_url: str, admin: redis.Redis) -> None:
+    ns = unique_namespace()
+    admin.hset(f"{ns}:{{k}}", "field", "value")
+    with store_from_url(redis_url, namespace=ns) as store:
+        with pytest.raises(StoreError, match="unexpected data type") as info:
+            store.get("k")
+        assert isinstance(info.value.__cause__, redis.ResponseError)
+
+
+# ---------------------------------------------------------------- clients and URLs
+
+
+def test_a_client_passed_in_is_used_and_not_closed(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    store = RedisStore(client, namespace=unique_namespace())
+    assert store.url == f"redis://{redis_server.host}:{redis_server.port}/0"
+    store.set("k", b"v")
+    store.close()
+    assert client.ping()
+    client.close()
+
+
+def test_a_decoding_client_is_rejected(redis_server: RedisServer) -> None:
+    with pytest.raises(InvalidArgumentError, match="bytes"):
+        RedisStore(redis_server.client(decode_responses=True))
+
+
+def test_unix_socket_url(redis_server: RedisServer) -> None:
+    url = f"unix://{redis_server.unix_socket}?namespace={unique_namespace()}"
+    with store_from_url(url) as store:
+        assert store.set_if_absent("k", b"v")
+        assert store.get("k") == b"v"
+    assert store.url == url
+
+
+def test_scripts_are_reloaded_after_script_flush(redis_url: str, admin: redis.Redis) -> None:
+    with store_from_url(redis_url, namespace=unique_namespace()) as store:
+        assert store.incr("n") == 1
+        admin.script_flush()
+        assert store.incr("n") == 2
+
+
+# ---------------------------------------------------------------- layout and time
+
+
+def test_keys_are_hash_tagged_into_one_slot(redis_url: str, admin: redis.Redis) -> None:
+    ns = unique_namespace()
+    with store_from_url(redis_url, namespace=ns) as store:
+        store.set("user:1", b"v")
+        store.window_hit("user:1", 60)
+        store.take_tokens("user:1", 1, 5)
+    keys = sorted(k.decode() for k in admin.keys(f"{ns}:*"))
+    assert keys == [f"{ns}:{{user:1}}", f"{ns}:{{user:1}}:b", f"{ns}:{{user:1}}:w"]
+    assert [admin.type(k) for k in keys] == [b"string", b"string", b"zset"]
+    assert len({key_slot(k.encode()) for k in keys}) == 1
+
+
+def test_ttls_are_milliseconds_rounded_up(redis_url: str, admin: redis.Redis) -> None:
+    ns = unique_namespace()
+    with store_from_url(redis_url, namespace=ns) as store:
+        store.set("k", b"v", ttl=10.0004)
+        store.window_hit("w", 2.5)
+        store.set("p", b"v")
+    assert 9_900 < admin.pttl(f"{ns}:{{k}}") <= 10_001
+    assert 2_400 < admin.pttl(f"{ns}:{{w}}:w") <= 2_500  # the log expires with its window
+    assert admin.pttl(f"{ns}:{{p}}") == -1
+
+
+def test_buckets_and_windows_use_the_server_clock(redis_url: str, admin: redis.Redis) -> None:
+    ns = unique_namespace()
+    with store_from_url(redis_url, namespace=ns) as store:
+        store.take_tokens("b", rate=10, burst=5)  # interval 0.1 s
+        store.window_hit("w", 60)
+    seconds, micros = admin.time()
+    server_now = seconds * 1_000_000 + micros
+    tat = float(admin.get(f"{ns}:{{b}}:b") or 0)
+    assert 0 < tat - server_now <= 100_000  # one interval past the server's TIME
+    [(_member, score)] = admin.zrange(f"{ns}:{{w}}:w", 0, -1, withscores=True)
+    assert 0 <= server_now - score < 5_000_000
+
+
+# ---------------------------------------------------------------- one round trip
+
+
+@contextmanager
+def watching(redis_server: RedisServer) -> Iterator[list[str]]:
+    """Collect the commands clients send inside the block, as the server saw them (MONITOR).
+
+    Commands that Lua scripts run are reported by MONITOR as client ``lua``;
+    they are not round trips and are left out.
+    """
+    admin, marker = redis_server.client(), redis_server.client()
+    marker.ping()  # connect before monitoring starts
+    seen: list[str] = []
+    try:
+        with admin.monitor() as monitor:
+            yield seen
+            marker.echo("end-of-block")
+            while (event := monitor.next_command())["command"] != "ECHO end-of-block":
+                if event["client_type"] != "lua":
+                    seen.append(event["command"])
+    finally:
+        admin.close()
+        marker.close()
+
+
+PRIMITIVES: dict[str, Callable[[Any], Any]] = {
+    "ping": lambda s: s.ping(),
+    "get": lambda s: s.get("k"),
+    "set": lambda s: s.set("k", b"v", ttl=60),
+    "set_if_absent": lambda s: s.set_if_absent("k2", b"v", ttl=60),
+    "compare_and_set": lambda s: s.compare_and_set("k", b"v", b"w", ttl=60),
+    "compare_and_set_absent": lambda s: s.compare_and_set("k3", None, b"w"),
+    "compare_and_delete": lambda s: s.compare_and_delete("k", b"w"),
+    "delete": lambda s: s.delete("k"),
+    "ttl": lambda s: s.ttl("k"),
+    "incr": lambda s: s.incr("n", ttl=60),
+    "window_hit": lambda s: s.window_hit("w", 60, limit=100),
+    "take_tokens": lambda s: s.take_tokens("b", 100, 1000),
+    "tokens_available": lambda s: s.tokens_available("b", 100, 1000),
+}
+ONE_COMMAND = {"EVALSHA", "GET", "SET", "DEL", "PTTL", "PING"}
+
+
+@pytest.mark.parametrize("name", sorted(PRIMITIVES))
+def test_every_primitive_is_one_round_trip(redis_server: RedisServer, name: str) -> None:
+    call = PRIMITIVES[name]
+    with store_from_url(redis_server.url, namespace=unique_namespace()) as store:
+        call(store)  # warm up: connection handshake, script load
+        with watching(redis_server) as seen:
+            call(store)
+    assert len(seen) == 1, seen
+    assert seen[0].split()[0].upper() in ONE_COMMAND
+
+
+@pytest.mark.parametrize("name", sorted(PRIMITIVES))
+def test_every_async_primitive_is_one_round_trip(redis_server: RedisServer, name: str) -> None:
+    call = PRIMITIVES[name]
+
+    async def main() -> list[str]:
+        store = await async_store_from_url(redis_server.url, namespace=unique_namespace())
+        async with store:
+            await call(store)
+            with watching(redis_server) as seen:
+                await call(store)
+        return seen
+
+    seen = asyncio.run(main())
+    assert len(seen) == 1, seen
+    assert seen[0].split()[0].upper() in ONE_COMMAND
+
+
+def test_sync_and_async_shells_send_identical_commands(redis_server: RedisServer) -> None:
+    ns = unique_namespace()
+    with store_from_url(redis_server.url, namespace=ns) as store:
+        for call in PRIMITIVES.values():
+            call(store)
+        with watching(redis_server) as sync_seen:
+            for call in PRIMITIVES.values():
+                call(store)
+
+    async def main() -> list[str]:
+        store = await async_store_from_url(redis_server.url, namespace=ns)
+        async with store:
+            for call in PRIMITIVES.values():
+                await call(store)
+            with watching(redis_server) as seen:
+                for call in PRIMITIVES.values():
+                    await call(store)
+        return seen
+
+    async_seen = asyncio.run(main())
+    assert len(sync_seen) == len(PRIMITIVES)
+    assert async_seen == sync_seen

@@ -1,0 +1,171 @@
+"""SQLite-only behaviour: file layout, schema version, locking, threads, fork, purge."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from peak_trade.clock import ManualClock
+from peak_trade.errors import StoreError, StoreUnavailableError
+from peak_trade.store import sqlite as sqlite_module
+from peak_trade.store.sqlite import SqliteStore
+
+
+def test_creates_parent_directories_and_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "state.db"
+    with SqliteStore(path) as store:
+        store.set("k", b"v")
+        assert store.url == f"sqlite:///{path}"
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert raw.execute("SELECT version FROM meta").fetchall() == [(1,)]
+    raw.close()
+
+
+def test_data_survives_reopening(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "s.db") as store:
+        store.set("k", b"v")
+        store.incr("n", 3)
+    with SqliteStore(tmp_path / "s.db") as store:
+        assert store.get("k") == b"v"
+        assert store.incr("n") == 4
+
+
+def test_refuses_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    SqliteStore(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE meta SET version = 99")
+    raw.commit()
+    raw.close()
+    with pytest.raises(StoreError, match="schema version 99"):
+        SqliteStore(path)
+
+
+def test_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="damaged or is not a database") as info:
+        SqliteStore(path)
+    assert isinstance(info.value.__cause__, sqlite3.DatabaseError)
+
+
+def test_unusable_path_is_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreUnavailableError) as info:
+        SqliteStore(tmp_path / "file" / "sub" / "s.db")  # a file where a directory should be
+    assert info.value.hint
+    assert isinstance(info.value.__cause__, OSError)
+
+
+@pytest.mark.parametrize("path", [":memory:", "", "file:x.db?mode=memory"])
+def test_in_memory_databases_are_refused(path: str) -> None:
+    with pytest.raises(StoreError, match="memory://"):
+        SqliteStore(path)
+
+
+def test_lock_held_past_busy_timeout_is_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, busy_timeout=0.05)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+    try:
+        with pytest.raises(StoreUnavailableError, match="locked") as info:
+            store.set_if_absent("k", b"v")
+        assert "busy_timeout" in str(info.value.hint)
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+        assert store.get("k") is None  # reads still work under WAL
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert store.set_if_absent("k", b"v")  # the failed transaction left nothing behind
+    store.close()
+
+
+def test_threads_get_their_own_connections(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(100):
+                store.incr("n")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.get("n") == b"800"
+    store.close()
+
+
+def _use_inherited(store: SqliteStore, queue: multiprocessing.Queue[object]) -> None:
+    try:
+        queue.put(store.incr("n"))
+    except BaseException as exc:  # pragma: no cover - reported by the parent
+        queue.put(repr(exc))
+
+
+def test_a_forked_child_reopens_its_own_connection(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    assert store.incr("n") == 1  # the parent has an open connection when it forks
+    ctx = multiprocessing.get_context("fork")
+    queue: multiprocessing.Queue[object] = ctx.Queue()
+    child = ctx.Process(target=_use_inherited, args=(store, queue))
+    child.start()
+    assert queue.get(timeout=30) == 2
+    child.join(timeout=30)
+    assert child.exitcode == 0
+    assert store.incr("n") == 3  # the parent's connection is undisturbed
+    store.close()
+
+
+def test_close_then_use_reconnects(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    store.set("k", b"v")
+    store.close()
+    assert store.get("k") == b"v"
+    store.close()
+
+
+def test_expired_rows_are_purged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_module, "PURGE_EVERY", 10)
+    clock = ManualClock()
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, clock=clock)
+    for i in range(5):
+        store.set(f"k{i}", b"v", ttl=1)
+        store.window_hit("w", 1)
+    store.take_tokens("b", rate=1, burst=1)
+    store.set("keep", b"v")  # 12 writes so far: the purge at 10 found nothing expired
+    clock.advance(2)
+    for _ in range(10):
+        store.get("keep")  # reads do not count
+    for _ in range(8):
+        store.set("k", b"v")  # the 20th write purges
+    raw = sqlite3.connect(path)
+    counts = [
+        raw.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+        for t in ("kv", "window_events", "buckets")
+    ]
+    raw.close()
+    assert counts == [2, 0, 0]  # "keep" and "k"
+    store.close()
+
+
+def test_two_namespaces_share_one_file(tmp_path: Path) -> None:
+    a = SqliteStore(tmp_path / "s.db", namespace="a")
+    b = SqliteStore(tmp_path / "s.db", namespace="b")
+    a.set("k", b"1")
+    b.set("k", b"2")
+    assert (a.get("k"), b.get("k")) == (b"1", b"2")
+    a.close()
+    b.close()

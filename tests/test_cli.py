@@ -1,0 +1,134 @@
+"""The CLI, run as real processes (the installed `peaktrade` script and `python -m`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import peak_trade
+
+BIN = Path(sys.executable).parent / "peaktrade"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PEAK_TRADE_")}
+    env.update(extra)
+    return env
+
+
+def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN), *args],
+        cwd=cwd,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_version_and_help(tmp_path: Path) -> None:
+    out = run(["--version"], tmp_path)
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"peaktrade {peak_trade.__version__}"
+    helped = run(["--help"], tmp_path)
+    assert helped.returncode == 0
+    for command in ("config", "run"):
+        assert command in helped.stdout
+    module = subprocess.run(
+        [sys.executable, "-m", "peak_trade", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert module.stdout == out.stdout
+
+
+def test_config_show_applies_the_seed_env_override(tmp_path: Path) -> None:
+    out = run(["config", "show"], tmp_path, PEAK_TRADE_CIRCUIT_BREAKER_THRESHOLD="10")
+    assert out.returncode == 0, out.stderr
+    assert "circuit_breaker_threshold = 10\n" in out.stdout
+    assert "PEAK_TRADE_CIRCUIT_BREAKER_THRESHOLD" in out.stdout  # says where the value came from
+
+
+def test_config_show_masks_secrets_and_speaks_json(tmp_path: Path) -> None:
+    out = run(
+        ["config", "show", "--json"],
+        tmp_path,
+        PEAK_TRADE_EXCHANGE__API_SECRET="very-secret-value",
+        PEAK_TRADE_STORE__URL="redis://:hunter2@db:6379/0",
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["exchange"]["api_secret"] == "***"
+    assert data["store"]["url"] == "redis://:***@db:6379/0"
+    assert "very-secret-value" not in out.stdout
+    assert "hunter2" not in out.stdout
+
+
+def test_config_validate_exit_codes(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text("[resilience]\ncircuit_breaker_threshold = 3\n")
+    ok = run(["config", "validate", str(good)], tmp_path)
+    assert ok.returncode == 0
+    assert "valid" in ok.stdout
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[resilience]\ncircuit_breaker_treshold = 3\n[web]\nport = -1\n")
+    failed = run(["config", "validate", str(bad)], tmp_path)
+    assert failed.returncode == 2
+    assert "resilience.circuit_breaker_treshold: unknown key" in failed.stderr
+    assert "web.port = -1" in failed.stderr
+    assert str(bad) in failed.stderr
+    assert "Hint:" in failed.stderr
+
+    missing = run(["config", "validate", str(tmp_path / "nope.toml")], tmp_path)
+    assert missing.returncode == 2
+    assert "not found" in missing.stderr
+
+
+def test_config_show_uses_the_default_file_location(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "peaktrade.toml").write_text("[web]\nport = 9999\n")
+    out = run(["config", "show"], tmp_path)
+    assert "port = 9999" in out.stdout
+    assert "config/peaktrade.toml" in out.stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_run_opens_the_store_and_stops_cleanly_on_signal(tmp_path: Path, sig: int) -> None:
+    proc = subprocess.Popen(
+        [str(BIN), "run"],
+        cwd=tmp_path,
+        env=clean_env(PEAK_TRADE_MONITORING__LOG_FORMAT="json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    for line in proc.stdout:  # blocks until the node reports readiness (or exits)
+        seen.append(line)
+        if "peaktrade is running" in line:
+            break
+    proc.send_signal(sig)
+    rest, err = proc.communicate(timeout=30)
+    output = "".join(seen) + rest
+    assert proc.returncode == 0, err
+    assert "store: sqlite:///var/state.db" in output
+    assert "peaktrade stopped cleanly." in output
+    assert (tmp_path / "var" / "state.db").exists()  # the embedded default store was created
+
+
+def test_run_with_an_unreachable_store_fails_with_a_hint(tmp_path: Path) -> None:
+    out = run(["run"], tmp_path, PEAK_TRADE_STORE__URL="redis://127.0.0.1:1/0")
+    assert out.returncode == 1
+    assert "error:" in out.stderr
+    assert "Hint:" in out.stderr
