@@ -52,4 +52,53 @@ def _local() -> Suite:
 
 
 def run() -> list[Suite]:
-    return [_local()]
+    return [_local(), _redis()]
+
+
+def _redis() -> Suite:
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from limits import RateLimitItemPerSecond
+    from limits.storage import RedisStorage
+    from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+
+    from peak_trade.resilience.ratelimit import RateLimiter
+    from peak_trade.store import store_from_url
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from redis_fixture import _start, _stop, find_redis_server
+
+    executable = find_redis_server()
+    suite = Suite(
+        "Rate limiter shared through Redis: one granted decision (one round trip)",
+        baseline="peak_trade RateLimiter(store=redis)",
+    )
+    if executable is None:
+        suite.add("skipped", 0.0, "no redis-server found")
+        return suite
+    with tempfile.TemporaryDirectory() as workdir:
+        server = _start(executable, Path(workdir))
+        try:
+            store = store_from_url(server.url, namespace="bench")
+            ours = RateLimiter(HUGE, 1.0, name="bench", store=store)
+            suite.add(
+                "peak_trade RateLimiter(store=redis)",
+                per_call(ours.acquire, number=N // 10),
+                "GCRA in one Lua script, server time",
+            )
+            item = RateLimitItemPerSecond(HUGE)
+            storage = RedisStorage(server.url)
+            for label, cls in (
+                ("limits FixedWindow (redis)", FixedWindowRateLimiter),
+                ("limits MovingWindow (redis)", MovingWindowRateLimiter),
+            ):
+                strategy = cls(storage)
+                suite.add(
+                    label, per_call(lambda s=strategy, k=label: s.hit(item, k), number=N // 10)
+                )
+            store.close()
+        finally:
+            _stop(server.process, server.host, server.port)
+    return suite
