@@ -43,6 +43,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff format $(SOURCES)
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:
