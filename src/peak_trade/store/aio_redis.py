@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 
+from peak_trade.store import _redis_checks as checks
 from peak_trade.store import _redis_core as core
 from peak_trade.store.base import DEFAULT_NAMESPACE
 from peak_trade.store.redis import open_client
@@ -37,13 +38,13 @@ class AsyncRedisStore:
         client_or_url: aioredis.Redis | str,
         *,
         namespace: str = DEFAULT_NAMESPACE,
-        eviction_policy_check: core.EvictionCheck = "refuse",
+        eviction_policy_check: checks.EvictionCheck = "refuse",
         connect_timeout: float = 2.0,
         socket_timeout: float = 5.0,
     ) -> None:
         self._cmd = core.RedisCommands(namespace)
         self.namespace = self._cmd.namespace
-        self._mode = core.check_mode(eviction_policy_check)
+        self._mode = checks.check_mode(eviction_policy_check)
         self._ready = self._mode == "off"
         client, self._owned, self.url, self._where = open_client(
             client_or_url,
@@ -60,7 +61,7 @@ class AsyncRedisStore:
         return f"AsyncRedisStore(url={self.url!r}, namespace={self.namespace!r})"
 
     def _error(self, exc: Exception, op: str, key: str | None) -> Exception:
-        return core.wrap_error(exc, url=self.url, where=self._where, op=op, key=key)
+        return checks.wrap_error(exc, url=self.url, where=self._where, op=op, key=key)
 
     async def ensure_ready(self) -> None:
         """Run the start-up eviction-policy check once (see ``RedisStore``)."""
@@ -70,11 +71,11 @@ class AsyncRedisStore:
         try:
             reply = await self._raw.execute_command(*cmd.args)
         except redis.ResponseError as exc:
-            core.policy_unverifiable(exc, self._mode, self.url)
+            checks.policy_unverifiable(exc, self._mode, self.url)
         except redis.RedisError as exc:
             raise self._error(exc, cmd.op, None) from exc
         else:
-            core.check_policy_reply(cmd.parse(reply), self._mode, self.url)
+            checks.check_policy_reply(cmd.parse(reply), self._mode, self.url)
         self._ready = True
 
     async def _run(self, cmd: core.Command[T]) -> T:

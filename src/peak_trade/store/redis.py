@@ -23,6 +23,7 @@ from redis.retry import Retry
 
 from peak_trade.errors import InvalidArgumentError
 from peak_trade.logging import mask_url_credentials
+from peak_trade.store import _redis_checks as checks
 from peak_trade.store import _redis_core as core
 from peak_trade.store.base import DEFAULT_NAMESPACE, StoreBase
 
@@ -59,7 +60,7 @@ def client_options(connect_timeout: float, socket_timeout: float, retry: Any) ->
 
 def describe_client(kwargs: dict[str, Any]) -> tuple[str, str]:
     """``(url, endpoint)`` describing a client's connection pool (no credentials)."""
-    where = core.endpoint(kwargs)
+    where = checks.endpoint(kwargs)
     if where.startswith("unix:"):
         return f"unix://{where[5:]}", where
     scheme = "rediss" if "ssl" in str(kwargs.get("connection_class", "")).lower() else "redis"
@@ -86,7 +87,7 @@ def open_client(
                 context={"url": mask_url_credentials(client_or_url), "error": str(exc)},
             ) from exc
         kwargs = client.connection_pool.connection_kwargs
-        url, where = mask_url_credentials(client_or_url), core.endpoint(kwargs)
+        url, where = mask_url_credentials(client_or_url), checks.endpoint(kwargs)
         owned = True
     else:
         client, owned = client_or_url, False
@@ -101,7 +102,7 @@ def open_client(
 
 
 class RedisStore(StoreBase):
-    """A :class:`~peak_trade.store.Store` in Redis (or Valkey, or Redis Cluster).
+    """A :class:`~peak_trade.store.Store` in Redis or Valkey (scripts touch one cluster slot).
 
     Args:
         client_or_url: a ``redis.Redis`` (not closed by :meth:`close`) or a
@@ -119,13 +120,13 @@ class RedisStore(StoreBase):
         client_or_url: redis.Redis | str,
         *,
         namespace: str = DEFAULT_NAMESPACE,
-        eviction_policy_check: core.EvictionCheck = "refuse",
+        eviction_policy_check: checks.EvictionCheck = "refuse",
         connect_timeout: float = 2.0,
         socket_timeout: float = 5.0,
     ) -> None:
         self._cmd = core.RedisCommands(namespace)
         self.namespace = self._cmd.namespace
-        mode = core.check_mode(eviction_policy_check)
+        mode = checks.check_mode(eviction_policy_check)
         client, self._owned, self.url, self._where = open_client(
             client_or_url,
             redis.Redis.from_url,
@@ -144,18 +145,18 @@ class RedisStore(StoreBase):
                 raise
 
     def _error(self, exc: Exception, op: str, key: str | None) -> Exception:
-        return core.wrap_error(exc, url=self.url, where=self._where, op=op, key=key)
+        return checks.wrap_error(exc, url=self.url, where=self._where, op=op, key=key)
 
-    def _check_eviction_policy(self, mode: core.EvictionCheck) -> None:
+    def _check_eviction_policy(self, mode: checks.EvictionCheck) -> None:
         cmd = self._cmd.eviction_policy()
         try:
             reply = self._raw.execute_command(*cmd.args)
         except redis.ResponseError as exc:
-            core.policy_unverifiable(exc, mode, self.url)
+            checks.policy_unverifiable(exc, mode, self.url)
             return
         except redis.RedisError as exc:
             raise self._error(exc, cmd.op, None) from exc
-        core.check_policy_reply(cmd.parse(reply), mode, self.url)
+        checks.check_policy_reply(cmd.parse(reply), mode, self.url)
 
     def _run(self, cmd: core.Command[T]) -> T:
         """Send one command (one round trip) and parse its reply."""

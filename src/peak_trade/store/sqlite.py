@@ -25,6 +25,7 @@ import math
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -124,12 +125,33 @@ class SqliteStore(StoreBase):
             isolation_level=None,
             check_same_thread=False,
         )
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            self._enable_wal(conn)
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch a new file to WAL. The switch needs an exclusive lock and SQLite does
+        not wait for it through the busy handler, so retry (bounded by busy_timeout)
+        while other processes are opening the same new file."""
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.001
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                text = str(exc).lower()
+                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)  # waiting on another process's lock, like SQLite's busy handler
+            delay = min(delay * 2, 0.05)
         if str(mode).lower() != "wal":  # pragma: no cover - filesystems without shared memory
             _log.warning("sqlite store is not in WAL mode", path=str(self.path), mode=mode)
-        conn.execute("PRAGMA synchronous = NORMAL")
-        return conn
 
     def _conn(self) -> sqlite3.Connection:
         pid = os.getpid()
