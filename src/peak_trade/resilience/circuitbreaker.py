@@ -179,6 +179,16 @@ def _check_slow(duration: float | None, rate: float) -> None:
     _check_rate("slow_call_rate_threshold", rate)
 
 
+def _check_thresholds(window: CountWindow | TimeWindow) -> None:
+    """The checks both window kinds share."""
+    if window.minimum_calls < 1:
+        raise InvalidArgumentError(
+            "minimum_calls must be at least 1.", context={"minimum_calls": window.minimum_calls}
+        )
+    _check_rate("failure_rate_threshold", window.failure_rate_threshold)
+    _check_slow(window.slow_call_duration, window.slow_call_rate_threshold)
+
+
 @dataclass(frozen=True, slots=True)
 class CountWindow:
     """Trip on the rate of failures (or slow calls) over the last ``size`` calls.
@@ -201,12 +211,7 @@ class CountWindow:
             raise InvalidArgumentError(
                 "CountWindow size must be at least 1.", context={"size": self.size}
             )
-        if self.minimum_calls < 1:
-            raise InvalidArgumentError(
-                "minimum_calls must be at least 1.", context={"minimum_calls": self.minimum_calls}
-            )
-        _check_rate("failure_rate_threshold", self.failure_rate_threshold)
-        _check_slow(self.slow_call_duration, self.slow_call_rate_threshold)
+        _check_thresholds(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,12 +233,7 @@ class TimeWindow:
             raise InvalidArgumentError(
                 "TimeWindow seconds must be at least 1.", context={"seconds": self.seconds}
             )
-        if self.minimum_calls < 1:
-            raise InvalidArgumentError(
-                "minimum_calls must be at least 1.", context={"minimum_calls": self.minimum_calls}
-            )
-        _check_rate("failure_rate_threshold", self.failure_rate_threshold)
-        _check_slow(self.slow_call_duration, self.slow_call_rate_threshold)
+        _check_thresholds(self)
 
 
 class _CountRing:

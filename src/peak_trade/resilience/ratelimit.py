@@ -262,13 +262,16 @@ class RateLimiter:
             # the hot path: one dict lookup, one locked bucket update
             bucket = self._buckets.get(endpoint, self._default) if endpoint else self._default
             return bucket.take(1)[0]
-        steps = self._steps(endpoint, cost, blocking, timeout)
+        return self._run_sync(self._steps(endpoint, cost, blocking, timeout))[0]
+
+    def _run_sync(self, steps: Generator[float, None, tuple[bool, float]]) -> tuple[bool, float]:
+        """Drive the acquire loop, sleeping on the clock between decisions."""
         try:
             while True:
                 self._clock.sleep(next(steps))
         except StopIteration as done:
             result: tuple[bool, float] = done.value
-            return result[0]
+            return result
 
     async def aacquire(
         self,
@@ -296,12 +299,9 @@ class RateLimiter:
             bucket = self._buckets.get(endpoint, self._default) if endpoint else self._default
             allowed, wait = bucket.take(1)
         else:
-            steps = self._steps(endpoint, cost, timeout is not None, timeout)
-            try:
-                while True:
-                    self._clock.sleep(next(steps))
-            except StopIteration as done:
-                allowed, wait = done.value
+            allowed, wait = self._run_sync(
+                self._steps(endpoint, cost, timeout is not None, timeout)
+            )
         if not allowed:
             ep, _ = self._bucket(endpoint)
             raise RateLimitExceeded(
