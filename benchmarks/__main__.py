@@ -8,7 +8,7 @@ import sys
 
 from benchmarks._harness import Suite
 
-SUITES = ["bench_resilience", "bench_ratelimit"]
+SUITES = ["bench_resilience", "bench_ratelimit", "bench_data_validate", "bench_data_atomic"]
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,52 @@
+"""Market data you can trust: the OHLCV contract, crash-safe checksummed files, the manifest.
+
+Seed API::
+
+    from peak_trade.data import validate_ohlcv, atomic_write, atomic_read, CacheManifest
+
+    validate_ohlcv(df, strict=True, timeframe="1h")      # raises DataContractError
+    atomic_write(df, "cache/btc.parquet", checksum=True) # temp file, fsync, rename, .sha256
+    df = atomic_read("cache/btc.parquet", verify_checksum=True)
+
+Importing this package is cheap: pandas, numpy and pyarrow are imported by the
+module that needs them, the first time one of these names is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from peak_trade.data.atomic import atomic_read, atomic_write, clean_stale_temp_files
+    from peak_trade.data.cache import OhlcvCache
+    from peak_trade.data.contracts import ValidationReport, Violation, validate_ohlcv
+    from peak_trade.data.manifest import CacheManifest, ManifestEntry, VerifyReport
+
+_LAZY = {
+    "validate_ohlcv": "contracts",
+    "ValidationReport": "contracts",
+    "Violation": "contracts",
+    "atomic_write": "atomic",
+    "atomic_read": "atomic",
+    "clean_stale_temp_files": "atomic",
+    "CacheManifest": "manifest",
+    "ManifestEntry": "manifest",
+    "VerifyReport": "manifest",
+    "OhlcvCache": "cache",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'peak_trade.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"peak_trade.data.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
