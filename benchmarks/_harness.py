@@ -63,3 +63,22 @@ def per_call(fn: Callable[[], object], *, number: int, repeat: int = 5) -> float
             gc.enable()
         best = min(best, elapsed / number)
     return best
+
+
+def per_call_interleaved(
+    fns: dict[str, Callable[[], object]], *, number: int, repeat: int = 7
+) -> dict[str, float]:
+    """Best per-call time of each function, timed in alternating rounds.
+
+    For I/O-bound rows (a Redis round trip) the machine's load drifts during a
+    run; alternating the contenders exposes them all to the same drift, so the
+    ratio between them is fair even when the absolute times wander.
+    """
+    best = dict.fromkeys(fns, float("inf"))
+    for fn in fns.values():  # warm up: connections, script loads
+        for _ in range(max(1, number // 10)):
+            fn()
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            best[name] = min(best[name], per_call(fn, number=number, repeat=1))
+    return best

@@ -19,6 +19,7 @@ in one slot, so every script (and the three-key ``DEL``) touches one slot.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -53,19 +54,37 @@ SCRIPTS: dict[str, str] = {
         "tokens_available",
     )
 }
-"""Lua source per script name (``lua/<name>.lua``), registered once per client."""
+"""Lua source per script name (``lua/<name>.lua``)."""
+
+SHAS: dict[str, str] = {
+    name: hashlib.sha1(src.encode(), usedforsecurity=False).hexdigest()
+    for name, src in SCRIPTS.items()
+}
+"""The SHA1 Redis knows each script by: commands send ``EVALSHA`` and fall back to
+``SCRIPT LOAD`` only when the server answers ``NOSCRIPT`` (first use, after a
+restart or ``SCRIPT FLUSH``)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Command(Generic[T]):
-    """One round trip: a native command (``args``) or a Lua ``script`` (``keys``, ``args``)."""
+    """One round trip: the full argument list of a native command or of an ``EVALSHA``.
+
+    ``script`` names the Lua script an ``EVALSHA`` runs, so a shell that gets
+    ``NOSCRIPT`` back can load it and send ``args`` again.
+    """
 
     op: str
     key: str | None
     args: tuple[Any, ...]
     parse: Callable[[Any], T]
     script: str | None = None
-    keys: tuple[str, ...] = ()
+
+
+def _script(
+    op: str, key: str, parse: Callable[[Any], T], rkey: str | bytes, *argv: Any
+) -> Command[T]:
+    """An ``EVALSHA`` of the script named ``op`` on the one key ``rkey``."""
+    return Command(op, key, (b"EVALSHA", SHAS[op].encode(), b"1", rkey, *argv), parse, op)
 
 
 def _ms(ttl: float) -> int:
@@ -103,8 +122,8 @@ def _ttl(reply: Any) -> float | None:
 
 
 def _take(reply: Any) -> tuple[bool, float]:
-    allowed, wait = reply
-    return bool(int(allowed)), float(wait) / 1e6
+    """``0``: granted; otherwise the whole microseconds (rounded up) to wait."""
+    return (True, 0.0) if reply == 0 else (False, reply / 1e6)
 
 
 def _float(reply: Any) -> float:
@@ -114,11 +133,15 @@ def _float(reply: Any) -> float:
 class RedisCommands:
     """Builds the :class:`Command` for each primitive in one namespace."""
 
-    __slots__ = ("_scan_head", "namespace")
+    __slots__ = ("_scan_head", "_takes", "namespace")
+
+    _MEMO_SIZE = 4096
+    """Bound on the memo of ``take_tokens`` commands (one per key, rate, burst and cost)."""
 
     def __init__(self, namespace: str) -> None:
         self.namespace = check_namespace(namespace)
         self._scan_head = f"{self.namespace}:{{"
+        self._takes: dict[tuple[str, float, int, int], Command[tuple[bool, float]]] = {}
 
     # ------------------------------------------------------------ keys
 
@@ -163,11 +186,11 @@ class RedisCommands:
             return self.set_if_absent(key, new, ttl)
         rkey, new, ttl = self.value_key(key), check_value(new), check_ttl(ttl)
         args = (check_value(expected), new, _opt_ms(ttl))
-        return Command("compare_and_set", key, args, _flag, "compare_and_set", (rkey,))
+        return _script("compare_and_set", key, _flag, rkey, *args)
 
     def compare_and_delete(self, key: str, expected: bytes) -> Command[bool]:
         rkey, expected = self.value_key(key), check_value(expected)
-        return Command("compare_and_delete", key, (expected,), _flag, "compare_and_delete", (rkey,))
+        return _script("compare_and_delete", key, _flag, rkey, expected)
 
     def delete(self, key: str) -> Command[bool]:
         rkey = self.value_key(key)
@@ -178,27 +201,36 @@ class RedisCommands:
 
     def incr(self, key: str, amount: int, ttl: float | None) -> Command[int]:
         rkey, amount, ttl = self.value_key(key), check_amount(amount), check_ttl(ttl)
-        return Command("incr", key, (amount, _opt_ms(ttl)), int, "incr", (rkey,))
+        return _script("incr", key, int, rkey, amount, _opt_ms(ttl))
 
     def window_hit(self, key: str, window: float, cost: int, limit: int | None) -> Command[int]:
         rkey = self.value_key(key) + ":w"
         window, cost, limit = check_window(window), check_cost(cost), check_limit(limit)
         args = (repr(window * 1e6), cost, "" if limit is None else limit)
-        return Command("window_hit", key, args, int, "window_hit", (rkey,))
+        return _script("window_hit", key, int, rkey, *args)
 
     def take_tokens(
         self, key: str, rate: float, burst: int, cost: int
     ) -> Command[tuple[bool, float]]:
-        rkey, cost = self.value_key(key) + ":b", check_cost(cost, minimum=1)
-        rate, burst = check_bucket(rate, burst, cost)
-        args = (repr(1e6 / rate), burst, cost)
-        return Command("take_tokens", key, args, _take, "take_tokens", (rkey,))
+        # The rate limiter's hot path: a limiter asks with the same arguments
+        # every time, so the validated, pre-encoded command is built once.
+        memo = (key, rate, burst, cost)
+        cmd = self._takes.get(memo)
+        if cmd is None:
+            rkey, cost = self.value_key(key) + ":b", check_cost(cost, minimum=1)
+            rate, burst = check_bucket(rate, burst, cost)
+            args = (repr(1e6 / rate).encode(), str(burst).encode(), str(cost).encode())
+            cmd = _script("take_tokens", key, _take, rkey.encode(), *args)
+            if len(self._takes) >= self._MEMO_SIZE:
+                self._takes.clear()
+            self._takes[memo] = cmd
+        return cmd
 
     def tokens_available(self, key: str, rate: float, burst: int) -> Command[float]:
         rkey = self.value_key(key) + ":b"
         rate, burst = check_bucket(rate, burst)
         args = (repr(1e6 / rate), burst)
-        return Command("tokens_available", key, args, _float, "tokens_available", (rkey,))
+        return _script("tokens_available", key, _float, rkey, *args)
 
     def eviction_policy(self) -> Command[str | None]:
         return Command("config_get", None, ("CONFIG GET", "maxmemory-policy"), _policy_from_reply)

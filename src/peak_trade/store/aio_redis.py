@@ -55,7 +55,6 @@ class AsyncRedisStore:
         )
         self.client = client
         self._raw: Any = client
-        self._scripts = {name: client.register_script(src) for name, src in core.SCRIPTS.items()}
 
     def __repr__(self) -> str:
         return f"AsyncRedisStore(url={self.url!r}, namespace={self.namespace!r})"
@@ -83,10 +82,13 @@ class AsyncRedisStore:
         if not self._ready:
             await self.ensure_ready()
         try:
-            if cmd.script is None:
+            try:
                 reply = await self._raw.execute_command(*cmd.args)
-            else:
-                reply = await self._scripts[cmd.script](keys=list(cmd.keys), args=list(cmd.args))
+            except redis.exceptions.NoScriptError:
+                if cmd.script is None:  # pragma: no cover - only EVALSHA answers NOSCRIPT
+                    raise
+                await self._raw.execute_command("SCRIPT LOAD", core.SCRIPTS[cmd.script])
+                reply = await self._raw.execute_command(*cmd.args)
         except redis.RedisError as exc:
             raise self._error(exc, cmd.op, cmd.key) from exc
         return cmd.parse(reply)

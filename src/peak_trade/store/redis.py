@@ -136,7 +136,6 @@ class RedisStore(StoreBase):
         )
         self.client = client
         self._raw: Any = client  # redis-py's execute_command is untyped
-        self._scripts = {name: client.register_script(src) for name, src in core.SCRIPTS.items()}
         if mode != "off":
             try:
                 self._check_eviction_policy(mode)
@@ -161,10 +160,13 @@ class RedisStore(StoreBase):
     def _run(self, cmd: core.Command[T]) -> T:
         """Send one command (one round trip) and parse its reply."""
         try:
-            if cmd.script is None:
+            try:
                 reply = self._raw.execute_command(*cmd.args)
-            else:
-                reply = self._scripts[cmd.script](keys=list(cmd.keys), args=list(cmd.args))
+            except redis.exceptions.NoScriptError:
+                if cmd.script is None:  # pragma: no cover - only EVALSHA answers NOSCRIPT
+                    raise
+                self._raw.execute_command("SCRIPT LOAD", core.SCRIPTS[cmd.script])
+                reply = self._raw.execute_command(*cmd.args)
         except redis.RedisError as exc:
             raise self._error(exc, cmd.op, cmd.key) from exc
         return cmd.parse(reply)

@@ -1,8 +1,9 @@
 -- GCRA token bucket. KEYS[1] holds the theoretical arrival time (µs, server
 -- clock): the moment the bucket is full again; absent means full.
 -- ARGV[1]: emission interval (µs per token), ARGV[2]: burst, ARGV[3]: cost.
--- Returns {1, '0'} after consuming `cost` tokens, or {0, wait_µs} consuming
--- nothing, wait_µs being the time until `cost` tokens are available.
+-- Returns 0 after consuming `cost` tokens, or, consuming nothing, the whole
+-- microseconds (rounded up, so never early) until `cost` tokens are available.
+-- An integer reply is the cheapest one for the client to parse.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
@@ -15,8 +16,8 @@ end
 local new_tat = tat + cost * interval
 local over = new_tat - now - burst * interval
 if over > 1 then -- 1 µs tolerance for rounding, as in the Python backends
-  return {0, string.format('%.3f', over)}
+  return math.ceil(over)
 end
 redis.call('SET', KEYS[1], string.format('%.3f', new_tat),
   'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
-return {1, '0'}
+return 0
