@@ -48,6 +48,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import io
 import os
 import re
 import secrets
@@ -243,6 +244,9 @@ class HashingWriter:
     def tell(self) -> int:
         return self._size
 
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        raise io.UnsupportedOperation("HashingWriter is write-once and not seekable")
+
     def write(self, data: bytes | bytearray | memoryview) -> int:
         if self._closed:
             raise ValueError("write to a closed HashingWriter")
@@ -341,6 +345,9 @@ def _ensure_parent(path: Path) -> None:
         return
     try:
         parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:  # some component is a file, not a directory
+        err = NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(parent))
+        raise io_error(err, "create directory for", path) from exc
     except OSError as exc:
         raise io_error(exc, "create directory for", path) from exc
     fsync_dir(parent.parent)
