@@ -1,0 +1,890 @@
+"""The OHLCV data contract: one vectorised pass that reports every problem at once.
+
+Usage::
+
+    from peak_trade.data import validate_ohlcv
+
+    validate_ohlcv(df)                                    # raises DataContractError
+    validate_ohlcv(df, strict=True, require_tz=True)      # plus gaps and alignment
+    report = validate_ohlcv(df, strict=True, timeframe="1h", raise_on_error=False)
+    print(report)                                         # readable summary
+    report.to_dict()                                      # JSON-safe
+
+The checks run on plain numpy arrays (``int64`` nanoseconds for time, ``float64``
+for values). Two thin adapters turn a pandas or a polars frame into those arrays
+without copying what is already in that shape, so both share one implementation
+and every rule is a handful of whole-array operations: no Python loop over rows.
+Each rule first tries a cheap reduction (``min``, ``sum``) that proves the column
+clean; only a failing rule pays for a boolean mask and its examples.
+
+Rules are independent: a row can break several (a candle with ``high < low``
+always breaks ``high >= max(open, close)`` or ``low <= min(open, close)`` too).
+Rows with NaN or infinite prices are reported under ``nan_values`` /
+``infinite_values`` only and skipped by the price relations, so one bad number
+is not reported four times.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, cast
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from peak_trade.errors import DataContractError, InvalidArgumentError
+
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "Rule",
+    "ValidationReport",
+    "Violation",
+    "parse_timeframe",
+    "validate_ohlcv",
+]
+
+REQUIRED_COLUMNS: Final[tuple[str, ...]] = ("open", "high", "low", "close", "volume")
+_PRICE_COLUMNS: Final[tuple[str, ...]] = ("open", "high", "low", "close")
+
+_NaT: Final[int] = np.iinfo(np.int64).min
+_NS: Final[dict[str, int]] = {
+    "s": 1_000_000_000,
+    "m": 60 * 1_000_000_000,
+    "h": 3_600 * 1_000_000_000,
+    "d": 86_400 * 1_000_000_000,
+    "w": 7 * 86_400 * 1_000_000_000,
+}
+# Weekly candles (Binance, ccxt) open on Monday 00:00 UTC; the epoch was a Thursday.
+_WEEK_ANCHOR_NS: Final[int] = 4 * _NS["d"]
+_TIMEFRAME_RE: Final = re.compile(r"^([1-9][0-9]*)([a-zA-Z])$")
+_UNIT_NS: Final[dict[str, int]] = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+BoolArr = npt.NDArray[np.bool_]
+
+
+class Rule(enum.StrEnum):
+    """Stable identifiers of the contract's rules (used in reports, JSON and errors)."""
+
+    REQUIRED_COLUMNS = "required_columns"
+    DUPLICATE_COLUMNS = "duplicate_columns"
+    TIME_INDEX = "time_index"
+    TIMEZONE = "timezone"
+    NAT_TIMESTAMPS = "nat_timestamps"
+    UNSORTED_TIMESTAMPS = "unsorted_timestamps"
+    DUPLICATE_TIMESTAMPS = "duplicate_timestamps"
+    NON_NUMERIC_DTYPE = "non_numeric_dtype"
+    NAN_VALUES = "nan_values"
+    INFINITE_VALUES = "infinite_values"
+    NON_POSITIVE_PRICE = "non_positive_price"
+    HIGH_BELOW_OPEN_CLOSE = "high_below_open_close"
+    LOW_ABOVE_OPEN_CLOSE = "low_above_open_close"
+    HIGH_BELOW_LOW = "high_below_low"
+    NEGATIVE_VOLUME = "negative_volume"
+    MISSING_CANDLES = "missing_candles"
+    MISALIGNED_TIMESTAMPS = "misaligned_timestamps"
+
+
+_HINTS: Final[dict[Rule, str]] = {
+    Rule.REQUIRED_COLUMNS: "name the columns open, high, low, close, volume (lower case), "
+    "e.g. df.rename(columns=str.lower)",
+    Rule.DUPLICATE_COLUMNS: "drop or rename the duplicated columns",
+    Rule.TIME_INDEX: "give the frame a DatetimeIndex, e.g. "
+    "df.set_index(pd.to_datetime(df['timestamp'], unit='ms', utc=True)), or pass time_column=",
+    Rule.TIMEZONE: 'make the timestamps tz-aware: df.index = df.index.tz_localize("UTC")',
+    Rule.NAT_TIMESTAMPS: "drop rows without a timestamp: df = df[df.index.notna()]",
+    Rule.UNSORTED_TIMESTAMPS: "sort by time: df = df.sort_index()",
+    Rule.DUPLICATE_TIMESTAMPS: "drop repeated candles: df = df[~df.index.duplicated(keep='last')]",
+    Rule.NON_NUMERIC_DTYPE: "parse numbers when loading (pd.read_csv(..., dtype=float)) or "
+    "convert with pd.to_numeric(df[col], errors='coerce')",
+    Rule.NAN_VALUES: "drop or re-fetch incomplete candles (df.dropna()), or pass allow_nan=True "
+    "if missing values are expected",
+    Rule.INFINITE_VALUES: "replace infinities and re-fetch those candles: "
+    "df.replace([np.inf, -np.inf], np.nan)",
+    Rule.NON_POSITIVE_PRICE: "prices must be > 0: re-fetch those candles (zeros usually mean "
+    "an empty period filled with 0)",
+    Rule.HIGH_BELOW_OPEN_CLOSE: "high must be >= open and close: re-fetch those candles",
+    Rule.LOW_ABOVE_OPEN_CLOSE: "low must be <= open and close: re-fetch those candles",
+    Rule.HIGH_BELOW_LOW: "high is below low (columns swapped?): check the column order "
+    "of the source",
+    Rule.NEGATIVE_VOLUME: "volume must be >= 0: re-fetch those candles",
+    Rule.MISSING_CANDLES: "backfill the missing candles from the exchange, or validate with "
+    "strict=False if gaps are expected",
+    Rule.MISALIGNED_TIMESTAMPS: "timestamps must sit on timeframe boundaries: check the "
+    "timeframe or floor them (df.index.floor(...))",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken rule.
+
+    ``count`` is the number of offending rows, except for the column-level rules
+    (``required_columns``, ``duplicate_columns``, ``non_numeric_dtype``) where it
+    is the number of offending columns, and ``missing_candles`` where it is the
+    number of absent candles. ``examples`` holds the first offending timestamps
+    in ISO format (``"row 17"`` when there is no usable time axis) or column
+    names. ``per_column`` breaks ``count`` down by column where that helps.
+    """
+
+    rule: Rule
+    count: int
+    examples: tuple[str, ...]
+    message: str
+    per_column: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def hint(self) -> str:
+        """What to do about this violation."""
+        return _HINTS[self.rule]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (plain str/int/list values)."""
+        out: dict[str, Any] = {
+            "rule": str(self.rule),
+            "count": self.count,
+            "examples": list(self.examples),
+            "message": self.message,
+        }
+        if self.per_column:
+            out["per_column"] = dict(self.per_column)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationReport:
+    """The outcome of :func:`validate_ohlcv`: every broken rule, not only the first."""
+
+    rows: int
+    violations: tuple[Violation, ...]
+    checked_rules: tuple[Rule, ...]
+    timeframe: str | None = None
+    timeframe_inferred: bool = False
+    strict: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """True when no rule is violated."""
+        return not self.violations
+
+    @property
+    def violated_rules(self) -> tuple[Rule, ...]:
+        """The rules that failed, in check order."""
+        return tuple(v.rule for v in self.violations)
+
+    def violation(self, rule: Rule) -> Violation | None:
+        """The violation of ``rule``, or None when it passed (or was not checked)."""
+        return next((v for v in self.violations if v.rule is rule), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict of the whole report."""
+        return {
+            "ok": self.ok,
+            "rows": self.rows,
+            "strict": self.strict,
+            "timeframe": self.timeframe,
+            "timeframe_inferred": self.timeframe_inferred,
+            "checked_rules": [str(r) for r in self.checked_rules],
+            "violations": [v.to_dict() for v in self.violations],
+            "notes": list(self.notes),
+        }
+
+    def to_error(self) -> DataContractError:
+        """The :class:`DataContractError` describing this report (whether or not it failed)."""
+        summary = ", ".join(f"{v.rule}: {_plural(v.count, _unit(v.rule))}" for v in self.violations)
+        n = len(self.violations)
+        message = (
+            f"OHLCV contract violated: {n} rule{'s' if n != 1 else ''} failed on "
+            f"{self.rows:,} rows ({summary})"
+        )
+        hint = "; ".join(f"{v.rule}: {v.hint}" for v in self.violations) + "."
+        context: dict[str, Any] = {
+            "rows": self.rows,
+            "violations": [v.to_dict() for v in self.violations],
+        }
+        if self.timeframe is not None:
+            context["timeframe"] = self.timeframe
+        err = DataContractError(message, hint=hint, context=context)
+        # PeakTradeError.__reduce__ carries __dict__ along, and the report pickles.
+        err.report = self  # type: ignore[attr-defined]
+        return err
+
+    def raise_if_failed(self) -> None:
+        """Raise :class:`DataContractError` when any rule is violated."""
+        if self.violations:
+            raise self.to_error()
+
+    def __str__(self) -> str:
+        status = "OK" if self.ok else f"FAILED ({len(self.violations)} rules)"
+        tf = ""
+        if self.timeframe is not None:
+            tf = f", timeframe {self.timeframe}" + (
+                " (inferred)" if self.timeframe_inferred else ""
+            )
+        lines = [
+            f"OHLCV contract {status}: {self.rows:,} rows, "
+            f"{len(self.checked_rules)} rules checked{', strict' if self.strict else ''}{tf}"
+        ]
+        for v in self.violations:
+            lines.append(f"  - {v.rule}: {v.message}")
+            if v.examples:
+                lines.append(f"      first: {', '.join(v.examples)}")
+            lines.append(f"      fix: {v.hint}")
+        lines.extend(f"  note: {note}" for note in self.notes)
+        return "\n".join(lines)
+
+
+def _unit(rule: Rule) -> str:
+    """The noun that ``Violation.count`` counts for ``rule`` (for summaries)."""
+    if rule in (Rule.REQUIRED_COLUMNS, Rule.DUPLICATE_COLUMNS, Rule.NON_NUMERIC_DTYPE):
+        return "column"
+    if rule is Rule.MISSING_CANDLES:
+        return "candle"
+    return "row"
+
+
+def _plural(count: int, noun: str) -> str:
+    """``"1 row"``, ``"1,000 rows"``: messages are read by people."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+# --------------------------------------------------------------------------- timeframes
+
+
+def parse_timeframe(timeframe: str) -> int:
+    """The length in nanoseconds of a ccxt timeframe ("1m", "5m", "1h", "4h", "1d", "1w").
+
+    Raises:
+        InvalidArgumentError: unknown notation, or a calendar unit (months, years)
+            whose length varies so a gap check cannot use it.
+    """
+    match = _TIMEFRAME_RE.match(timeframe) if isinstance(timeframe, str) else None
+    if match is None or match.group(2) not in _NS:
+        calendar = match is not None and match.group(2) in ("M", "y")
+        raise InvalidArgumentError(
+            f"unknown timeframe {timeframe!r}"
+            + (": calendar months/years have no fixed length" if calendar else ""),
+            hint='use ccxt notation with a fixed length: "1m", "5m", "15m", "1h", "4h", "1d", '
+            '"1w" (units s, m, h, d, w)',
+            context={"timeframe": timeframe},
+        )
+    return int(match.group(1)) * _NS[match.group(2)]
+
+
+def _format_timeframe(step_ns: int) -> str | None:
+    """ccxt notation for a spacing, or None when it is not a whole number of seconds."""
+    for unit in ("w", "d", "h", "m", "s"):
+        size = _NS[unit]
+        if step_ns % size == 0:
+            return f"{step_ns // size}{unit}"
+    return None
+
+
+def _anchor(step_ns: int) -> int:
+    """The epoch offset that candles of this length align to (Mondays for weeks)."""
+    return _WEEK_ANCHOR_NS if step_ns % _NS["w"] == 0 else 0
+
+
+# --------------------------------------------------------------------------- adapters
+
+
+@dataclass(slots=True)
+class _Frame:
+    """A frame reduced to numpy arrays: what every rule needs, nothing copied needlessly."""
+
+    rows: int
+    missing: list[str]
+    duplicated: list[str]
+    values: dict[str, F64]
+    bad_dtypes: dict[str, str]
+    time: I64 | None  # int64 ns since epoch, UTC when tz-aware; _NaT for missing
+    tz: Any  # tzinfo / zone name, None when naive
+    time_problem: str | None  # why there is no usable time axis
+    time_label: str  # "index" or "column 'ts'"
+
+
+def _adapt_pandas(df: pd.DataFrame, time_column: str | None) -> _Frame:
+    """Pull arrays out of a pandas frame (views for float64 and datetime64[ns])."""
+    labels = [str(c) for c in df.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in labels]
+    duplicated = [c for c in REQUIRED_COLUMNS if labels.count(c) > 1]
+    values: dict[str, F64] = {}
+    bad: dict[str, str] = {}
+    for name in REQUIRED_COLUMNS:
+        if name in missing or name in duplicated:
+            continue
+        series = df[name]
+        dtype = series.dtype
+        if (
+            pd.api.types.is_bool_dtype(dtype)
+            or pd.api.types.is_complex_dtype(dtype)
+            or not pd.api.types.is_numeric_dtype(dtype)
+        ):
+            bad[name] = str(dtype)
+        elif dtype == np.float64:
+            values[name] = cast(F64, series.to_numpy())
+        elif isinstance(dtype, np.dtype):
+            values[name] = series.to_numpy().astype(np.float64)
+        else:  # nullable extension dtypes (Float64, Int64, Arrow): NA becomes NaN
+            values[name] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+    if time_column is None:
+        label = "index"
+        raw: Any = df.index
+    else:
+        label = f"column {time_column!r}"
+        raw = None
+        if time_column not in labels:
+            return _Frame(
+                len(df), missing, duplicated, values, bad, None, None,
+                f"time column {time_column!r} not found", label,
+            )  # fmt: skip
+        raw = df[time_column]
+        if isinstance(raw, pd.DataFrame):
+            return _Frame(
+                len(df), missing, duplicated, values, bad, None, None,
+                f"time column {time_column!r} appears more than once", label,
+            )  # fmt: skip
+    if not pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        kind = type(raw).__name__ if time_column is None else str(raw.dtype)
+        return _Frame(
+            len(df), missing, duplicated, values, bad, None, None,
+            f"the {label} is a {kind}, not datetimes", label,
+        )  # fmt: skip
+    index = raw if isinstance(raw, pd.DatetimeIndex) else pd.DatetimeIndex(raw)
+    ns = cast(I64, cast(Any, index).asi8)
+    factor = _UNIT_NS[str(index.unit)]
+    if factor != 1:
+        ns = _scale(ns, factor)
+    return _Frame(len(df), missing, duplicated, values, bad, ns, index.tz, None, label)
+
+
+def _scale(ticks: I64, factor: int) -> I64:
+    """Convert coarser ticks (s, ms, us) to ns, keeping the NaT sentinel."""
+    nat = ticks == _NaT
+    ns = ticks * factor
+    if nat.any():
+        ns[nat] = _NaT
+    return ns
+
+
+def _adapt_polars(df: Any, time_column: str | None) -> _Frame:
+    """Pull arrays out of a polars frame; time is ``time_column`` or the one Datetime column."""
+    import polars as pl  # already imported by the caller, or we would not be here
+
+    labels = list(df.columns)
+    missing = [c for c in REQUIRED_COLUMNS if c not in labels]
+    values: dict[str, F64] = {}
+    bad: dict[str, str] = {}
+    for name in REQUIRED_COLUMNS:
+        if name in missing:
+            continue
+        series = df.get_column(name)
+        dtype = series.dtype
+        if not dtype.is_numeric():
+            bad[name] = str(dtype)
+            continue
+        arr = series.to_numpy()  # zero-copy for float64 without nulls; nulls become NaN
+        values[name] = arr if arr.dtype == np.float64 else arr.astype(np.float64)
+
+    rows = df.height
+    if time_column is None:
+        candidates = [c for c, t in df.schema.items() if isinstance(t, pl.Datetime)]
+        if len(candidates) != 1:
+            problem = (
+                "the frame has no Datetime column"
+                if not candidates
+                else f"the frame has several Datetime columns {candidates}: pass time_column="
+            )
+            return _Frame(rows, missing, [], values, bad, None, None, problem, "time column")
+        time_column = candidates[0]
+    label = f"column {time_column!r}"
+    if time_column not in labels:
+        problem = f"time column {time_column!r} not found"
+        return _Frame(rows, missing, [], values, bad, None, None, problem, label)
+    dtype = df.schema[time_column]
+    if not isinstance(dtype, pl.Datetime):
+        problem = f"the {label} is {dtype}, not Datetime"
+        return _Frame(rows, missing, [], values, bad, None, None, problem, label)
+    ticks = df.get_column(time_column).cast(pl.Int64)
+    if ticks.null_count():
+        ticks = ticks.fill_null(_NaT)
+    ns = cast(I64, ticks.to_numpy())
+    factor = _UNIT_NS[str(dtype.time_unit)]
+    if factor != 1:
+        ns = _scale(ns, factor)
+    return _Frame(rows, missing, [], values, bad, ns, dtype.time_zone, None, label)
+
+
+def _is_polars_frame(df: object) -> bool:
+    """True for a polars DataFrame, without importing polars when nobody else has."""
+    if "polars" not in sys.modules or not type(df).__module__.startswith("polars"):
+        return False
+    return isinstance(df, sys.modules["polars"].DataFrame)
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+@dataclass(slots=True)
+class _Checker:
+    """Runs the rules over a :class:`_Frame`, collecting violations (one instance per call)."""
+
+    frame: _Frame
+    max_examples: int
+    violations: list[Violation] = field(default_factory=list)
+    checked: list[Rule] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    # -- helpers
+
+    def _fmt_ts(self, ns: Sequence[int] | I64) -> tuple[str, ...]:
+        """ISO strings for a few timestamps (only ever called with <= max_examples values)."""
+        out = []
+        for value in list(ns)[: self.max_examples]:
+            if value == _NaT:
+                out.append("NaT")
+                continue
+            ts = pd.Timestamp(int(value), unit="ns")
+            if self.frame.tz is not None:
+                ts = ts.tz_localize("UTC").tz_convert(self.frame.tz)
+            out.append(ts.isoformat())
+        return tuple(out)
+
+    def _examples(self, mask: BoolArr) -> tuple[str, ...]:
+        """The first offending rows of a boolean row mask, as timestamps or row numbers."""
+        positions = np.flatnonzero(mask)[: self.max_examples]
+        if self.frame.time is None:
+            return tuple(f"row {int(p)}" for p in positions)
+        return self._fmt_ts(self.frame.time[positions])
+
+    def _add(
+        self,
+        rule: Rule,
+        count: int,
+        examples: tuple[str, ...],
+        message: str,
+        per_column: Mapping[str, int] | None = None,
+    ) -> None:
+        self.violations.append(
+            Violation(rule, int(count), examples, message, tuple((per_column or {}).items()))
+        )
+
+    # -- schema
+
+    def columns(self) -> None:
+        """Required columns present (the time-axis problem is checked separately)."""
+        f = self.frame
+        self.checked.append(Rule.REQUIRED_COLUMNS)
+        if f.missing:
+            self._add(
+                Rule.REQUIRED_COLUMNS,
+                len(f.missing),
+                tuple(f.missing),
+                f"missing required column{'s' if len(f.missing) > 1 else ''} "
+                f"{', '.join(f.missing)} (names are case-sensitive)",
+            )
+        if f.duplicated:
+            self.checked.append(Rule.DUPLICATE_COLUMNS)
+            self._add(
+                Rule.DUPLICATE_COLUMNS,
+                len(f.duplicated),
+                tuple(f.duplicated),
+                f"column{'s' if len(f.duplicated) > 1 else ''} {', '.join(f.duplicated)} "
+                "appear more than once",
+            )
+
+    def dtypes(self) -> None:
+        """Object/string/bool columns where numbers belong: the mark of a bad CSV parse."""
+        self.checked.append(Rule.NON_NUMERIC_DTYPE)
+        bad = self.frame.bad_dtypes
+        if bad:
+            listed = ", ".join(f"{c} ({d})" for c, d in bad.items())
+            self._add(
+                Rule.NON_NUMERIC_DTYPE,
+                len(bad),
+                tuple(bad),
+                f"non-numeric dtype in {listed}: the values were probably parsed as text",
+            )
+
+    def time_axis(self, require_tz: bool) -> None:
+        """A datetime axis exists; it is tz-aware when required."""
+        f = self.frame
+        self.checked.append(Rule.TIME_INDEX)
+        if f.time is None:
+            self._add(
+                Rule.TIME_INDEX,
+                f.rows,
+                (),
+                f"no usable time axis: {f.time_problem}",
+            )
+            return
+        if require_tz:
+            self.checked.append(Rule.TIMEZONE)
+            if f.tz is None:
+                self._add(
+                    Rule.TIMEZONE,
+                    f.rows,
+                    self._fmt_ts(f.time[: self.max_examples]),
+                    f"the time {f.time_label} is tz-naive; "
+                    'localise it, e.g. df.index.tz_localize("UTC")',
+                )
+
+    # -- time order
+
+    def order(self) -> I64 | None:
+        """NaT, sorted, duplicates. Returns the sorted unique timestamps for the gap check."""
+        t = self.frame.time
+        if t is None:
+            return None
+        self.checked += [Rule.NAT_TIMESTAMPS, Rule.UNSORTED_TIMESTAMPS, Rule.DUPLICATE_TIMESTAMPS]
+        if t.size and t.min() == _NaT:
+            nat = t == _NaT
+            self._add(
+                Rule.NAT_TIMESTAMPS,
+                int(np.count_nonzero(nat)),
+                tuple(f"row {int(p)}" for p in np.flatnonzero(nat)[: self.max_examples]),
+                f"{_plural(int(np.count_nonzero(nat)), 'row')} without a timestamp (NaT)",
+            )
+            t = t[~nat]
+        if t.size < 2:
+            return t
+        diff = np.diff(t)
+        if diff.min() > 0:  # the common case: strictly increasing
+            return t
+        descending = diff < 0
+        n_desc = int(np.count_nonzero(descending))
+        if n_desc:
+            positions = np.flatnonzero(descending)[: self.max_examples] + 1
+            self._add(
+                Rule.UNSORTED_TIMESTAMPS,
+                n_desc,
+                self._fmt_ts(t[positions]),
+                f"timestamps are not sorted ascending: {_plural(n_desc, 'row')} earlier "
+                "than the row above",
+            )
+            unique = np.unique(t)  # sorts; only paid by unsorted frames
+        else:
+            unique = t[np.concatenate(([True], diff != 0))]
+        n_dup = int(t.size - unique.size)
+        if n_dup:
+            if n_desc:
+                ordered = np.sort(t)
+                repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+            else:
+                repeated = t[1:][diff == 0]
+            first = np.unique(repeated[: self.max_examples * 64])[: self.max_examples]
+            self._add(
+                Rule.DUPLICATE_TIMESTAMPS,
+                n_dup,
+                self._fmt_ts(first),
+                f"{_plural(n_dup, 'row')} repeating the timestamp of an earlier row",
+            )
+        return unique
+
+    def grid(self, unique: I64, timeframe: str | None) -> tuple[str | None, bool]:
+        """Strict mode: missing candles and off-boundary timestamps against the timeframe."""
+        inferred = False
+        if timeframe is None:
+            step = _infer_step(unique)
+            timeframe = None if step is None else _format_timeframe(step)
+            if timeframe is None:
+                why = (
+                    "fewer than two distinct timestamps"
+                    if step is None
+                    else f"the most common spacing ({step} ns) is not a whole number of seconds"
+                )
+                self.notes.append(f"timeframe could not be inferred ({why}): gaps not checked")
+                return None, False
+            inferred = True
+            self.notes.append(
+                f"timeframe {timeframe} inferred from the most common spacing; "
+                "pass timeframe= to check against a known one"
+            )
+        step = parse_timeframe(timeframe)
+        self.checked += [Rule.MISSING_CANDLES, Rule.MISALIGNED_TIMESTAMPS]
+        if unique.size == 0:
+            return timeframe, inferred
+        off = (unique - _anchor(step)) % step
+        slots = unique
+        if off.any():
+            bad = off != 0
+            n_bad = int(np.count_nonzero(bad))
+            self._add(
+                Rule.MISALIGNED_TIMESTAMPS,
+                n_bad,
+                self._fmt_ts(unique[bad][: self.max_examples]),
+                f"{_plural(n_bad, 'timestamp')} not on a {timeframe} boundary",
+            )
+            # Gaps are counted between the slots the candles fall in, so a shifted
+            # candle is reported as misaligned, not also as a missing one.
+            slots = unique - off
+            slots = slots[np.concatenate(([True], np.diff(slots) != 0))]
+        if slots.size < 2:
+            return timeframe, inferred
+        diff = np.diff(slots)
+        if diff.max() <= step:
+            return timeframe, inferred
+        gap = diff > step
+        missing = int(((diff[gap] - 1) // step).sum())
+        starts = slots[:-1][gap][: self.max_examples] + step
+        n_gaps = int(np.count_nonzero(gap))
+        self._add(
+            Rule.MISSING_CANDLES,
+            missing,
+            self._fmt_ts(starts),
+            f"{_plural(missing, timeframe + ' candle')} missing in {_plural(n_gaps, 'gap')} "
+            "(examples are the first missing candle of each gap)",
+        )
+        return timeframe, inferred
+
+    # -- values
+
+    def values(self, allow_nan: bool) -> BoolArr | None:
+        """NaN/inf policy. Returns a mask of rows with a non-finite value, or None if none."""
+        vals = self.frame.values
+        if not vals:
+            return None
+        if not allow_nan:
+            self.checked.append(Rule.NAN_VALUES)
+        self.checked.append(Rule.INFINITE_VALUES)
+        # A finite sum proves the column has neither NaN nor inf: one cheap SIMD pass.
+        dirty = [c for c, a in vals.items() if not np.isfinite(np.add.reduce(a))]
+        if not dirty:
+            return None
+        nan_rows: BoolArr | None = None
+        inf_rows: BoolArr | None = None
+        nan_cols: dict[str, int] = {}
+        inf_cols: dict[str, int] = {}
+        for name in dirty:
+            col = vals[name]
+            isnan = np.isnan(col)
+            isinf = np.isinf(col)
+            if n := int(np.count_nonzero(isnan)):
+                nan_cols[name] = n
+                nan_rows = isnan if nan_rows is None else np.logical_or(nan_rows, isnan)
+            if n := int(np.count_nonzero(isinf)):
+                inf_cols[name] = n
+                inf_rows = isinf if inf_rows is None else np.logical_or(inf_rows, isinf)
+        if nan_rows is not None and not allow_nan:
+            n = int(np.count_nonzero(nan_rows))
+            cols = ", ".join(f"{c}: {k:,}" for c, k in nan_cols.items())
+            self._add(
+                Rule.NAN_VALUES,
+                n,
+                self._examples(nan_rows),
+                f"{_plural(n, 'row')} with NaN ({cols})",
+                nan_cols,
+            )
+        if inf_rows is not None:
+            n = int(np.count_nonzero(inf_rows))
+            cols = ", ".join(f"{c}: {k:,}" for c, k in inf_cols.items())
+            self._add(
+                Rule.INFINITE_VALUES,
+                n,
+                self._examples(inf_rows),
+                f"{_plural(n, 'row')} with +/-inf ({cols})",
+                inf_cols,
+            )
+        if nan_rows is None:
+            return inf_rows
+        if inf_rows is None:
+            return nan_rows
+        return np.logical_or(nan_rows, inf_rows)
+
+    def prices(self, nonfinite: BoolArr | None) -> None:
+        """Positive prices, high/low consistent with open/close, volume >= 0.
+
+        NaN compares False so it never trips these; infinite rows are masked out
+        explicitly (they were reported by :meth:`values`).
+        """
+        vals = self.frame.values
+        keep = None if nonfinite is None else ~nonfinite
+        present = [c for c in _PRICE_COLUMNS if c in vals]
+        if present:
+            self.checked.append(Rule.NON_POSITIVE_PRICE)
+            bad_cols: dict[str, int] = {}
+            bad_rows: BoolArr | None = None
+            for name in present:
+                col = vals[name]
+                if np.min(col, initial=np.inf) > 0:
+                    continue
+                mask = col <= 0
+                if keep is not None:
+                    mask &= keep
+                if n := int(np.count_nonzero(mask)):
+                    bad_cols[name] = n
+                    bad_rows = mask if bad_rows is None else np.logical_or(bad_rows, mask)
+            if bad_rows is not None:
+                n = int(np.count_nonzero(bad_rows))
+                cols = ", ".join(f"{c}: {k:,}" for c, k in bad_cols.items())
+                self._add(
+                    Rule.NON_POSITIVE_PRICE,
+                    n,
+                    self._examples(bad_rows),
+                    f"{_plural(n, 'row')} with a price <= 0 ({cols})",
+                    bad_cols,
+                )
+        o, h, lo, c = (vals.get(name) for name in _PRICE_COLUMNS)
+        if h is not None and o is not None and c is not None:
+            self._relation(
+                Rule.HIGH_BELOW_OPEN_CLOSE,
+                np.logical_or(h < o, h < c),
+                keep,
+                "with high < max(open, close)",
+            )
+        if lo is not None and o is not None and c is not None:
+            self._relation(
+                Rule.LOW_ABOVE_OPEN_CLOSE,
+                np.logical_or(lo > o, lo > c),
+                keep,
+                "with low > min(open, close)",
+            )
+        if h is not None and lo is not None:
+            self._relation(Rule.HIGH_BELOW_LOW, h < lo, keep, "with high < low")
+        v = vals.get("volume")
+        if v is not None:
+            self.checked.append(Rule.NEGATIVE_VOLUME)
+            if not np.min(v, initial=0.0) >= 0:
+                self._relation(Rule.NEGATIVE_VOLUME, v < 0, keep, "with volume < 0", False)
+
+    def _relation(
+        self, rule: Rule, mask: BoolArr, keep: BoolArr | None, what: str, record: bool = True
+    ) -> None:
+        """Record one row-wise rule from its violation mask."""
+        if record:
+            self.checked.append(rule)
+        if keep is not None:
+            mask &= keep
+        if n := int(np.count_nonzero(mask)):
+            self._add(rule, n, self._examples(mask), f"{_plural(n, 'row')} {what}")
+
+
+def _infer_step(unique: I64) -> int | None:
+    """The most common spacing of sorted unique timestamps, or None with < 2 of them.
+
+    A strided sample proposes a candidate; when it covers more than half of all
+    spacings it is the mode for sure (a majority is unique), which keeps the
+    common case (a few gaps) at two array passes instead of a full sort.
+    """
+    if unique.size < 2:
+        return None
+    diff = np.diff(unique)
+    lo, hi = int(diff.min()), int(diff.max())
+    if lo == hi:
+        return lo
+    sample = diff[:: max(1, diff.size // 4096)]
+    values, counts = np.unique(sample, return_counts=True)
+    candidate = int(values[np.argmax(counts)])
+    if 2 * int(np.count_nonzero(diff == candidate)) > diff.size:
+        return candidate
+    values, counts = np.unique(diff, return_counts=True)
+    return int(values[np.argmax(counts)])
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def validate_ohlcv(
+    df: Any,
+    strict: bool = False,
+    require_tz: bool = True,
+    *,
+    timeframe: str | None = None,
+    allow_nan: bool = False,
+    raise_on_error: bool = True,
+    max_examples: int = 5,
+    time_column: str | None = None,
+) -> ValidationReport:
+    """Check an OHLCV frame against the data contract and report every violation.
+
+    Args:
+        df: a pandas DataFrame (time in a DatetimeIndex, or in ``time_column``) or a
+            polars DataFrame (time in ``time_column`` or its single Datetime column).
+        strict: also check the timestamps against the timeframe: missing candles and
+            timestamps off the timeframe's boundaries.
+        require_tz: the timestamps must be tz-aware.
+        timeframe: ccxt notation ("1m", "5m", "1h", "4h", "1d", "1w"). In strict mode,
+            when omitted, it is inferred from the most common spacing (and the report
+            says so).
+        allow_nan: allow NaN values (infinities are never allowed).
+        raise_on_error: raise :class:`DataContractError` on any violation; when False,
+            return the report instead.
+        max_examples: how many offending timestamps each violation lists.
+        time_column: the column holding the timestamps instead of the index.
+
+    Returns:
+        The :class:`ValidationReport` (``report.ok`` is True when nothing is wrong).
+
+    Raises:
+        DataContractError: some rule failed and ``raise_on_error`` is True; its
+            ``context["violations"]`` lists every failed rule, ``err.report`` is the report.
+        InvalidArgumentError: ``df`` is not a DataFrame, or an argument is invalid.
+
+    An empty frame with the required columns is valid: only the column names are
+    checked when there are no rows (dtype and index type of an empty frame are
+    whatever pandas defaulted them to).
+    """
+    if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 0:
+        raise InvalidArgumentError(
+            f"max_examples must be an int >= 0, got {max_examples!r}",
+            hint="pass how many offending timestamps each violation should list, e.g. 5",
+            context={"max_examples": max_examples},
+        )
+    if time_column is not None and not isinstance(time_column, str):
+        raise InvalidArgumentError(
+            f"time_column must be a column name (str), got {type(time_column).__name__}",
+            hint="pass the name of the datetime column, or None to use the index",
+            context={"time_column": repr(time_column)},
+        )
+    if timeframe is not None:
+        parse_timeframe(timeframe)  # reject bad notation up front, strict or not
+
+    if isinstance(df, pd.DataFrame):
+        frame = _adapt_pandas(df, time_column)
+    elif _is_polars_frame(df):
+        frame = _adapt_polars(df, time_column)
+    else:
+        raise InvalidArgumentError(
+            f"validate_ohlcv expects a pandas or polars DataFrame, got {type(df).__name__}",
+            hint="build a DataFrame with columns open, high, low, close, volume and a "
+            "tz-aware DatetimeIndex",
+            context={"type": f"{type(df).__module__}.{type(df).__qualname__}"},
+        )
+
+    checker = _Checker(frame, max_examples)
+    checker.columns()
+    used_timeframe = timeframe
+    inferred = False
+    if frame.rows == 0:
+        checker.notes.append("empty frame: only the required columns were checked")
+    else:
+        checker.dtypes()
+        checker.time_axis(require_tz)
+        unique = checker.order()
+        nonfinite = checker.values(allow_nan)
+        checker.prices(nonfinite)
+        if strict and unique is not None:
+            used_timeframe, inferred = checker.grid(unique, timeframe)
+        elif strict:
+            checker.notes.append("no usable time axis: gaps and alignment not checked")
+
+    report = ValidationReport(
+        rows=frame.rows,
+        violations=tuple(checker.violations),
+        checked_rules=tuple(checker.checked),
+        timeframe=used_timeframe,
+        timeframe_inferred=inferred,
+        strict=strict,
+        notes=tuple(checker.notes),
+    )
+    if raise_on_error:
+        report.raise_if_failed()
+    return report
