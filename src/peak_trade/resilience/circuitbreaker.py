@@ -63,6 +63,17 @@ Outcomes of calls that were permitted before the last transition are counted
 in the statistics but do not drive the new state: a slow call that started in
 CLOSED and fails after the breaker went HALF_OPEN does not fail the trial.
 
+One breaker for a fleet
+-----------------------
+With ``store=`` (a ``redis://`` store for several machines, ``sqlite:///`` for
+several processes of one machine) the workers that use the same breaker name
+share one breaker: a trip anywhere stops calls everywhere within
+``sync_interval`` seconds, consecutive failures are counted across the fleet,
+exactly one worker sends the trial call when the open period ends, and
+operator actions (``force_open``, ``disable``, ``reset``...) apply to all.
+Statistics stay per worker. The protocol, and why the store can fail without
+failing a call, is in :mod:`peak_trade.resilience._fleet`.
+
 Structure
 ---------
 :class:`_BreakerCore` is the pure state machine: no locks, no I/O, no clock
@@ -89,18 +100,22 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import CircuitOpenError, InvalidArgumentError
 from peak_trade.events import EventBus
 from peak_trade.logging import get_logger
+from peak_trade.resilience import _fleet
 from peak_trade.resilience._events import (
     BreakerCallFailed,
     BreakerCallRejected,
     BreakerCallSucceeded,
     BreakerStateChanged,
 )
+
+if TYPE_CHECKING:
+    from peak_trade.store import Store
 
 __all__ = [
     "CircuitBreaker",
@@ -156,6 +171,15 @@ _OPEN = CircuitState.OPEN
 _HALF_OPEN = CircuitState.HALF_OPEN
 _FORCED_OPEN = CircuitState.FORCED_OPEN
 _DISABLED = CircuitState.DISABLED
+
+_OPERATOR_VALUES: dict[CircuitState, bytes | None] = {
+    _CLOSED: None,
+    _OPEN: _fleet.OPEN,
+    _HALF_OPEN: None,
+    _FORCED_OPEN: _fleet.FORCED,
+    _DISABLED: _fleet.DISABLED,
+}
+"""What an operator's move writes to the fleet's shared record (None: clear it)."""
 
 
 # --------------------------------------------------------------------------- window configs
@@ -578,6 +602,11 @@ class CircuitBreaker:
         sliding_window: :class:`CountWindow` / :class:`TimeWindow` for rate-based tripping.
         clock: time source (``ManualClock`` in tests).
         bus: event bus to publish ``Breaker*`` events on.
+        store: share the breaker with every worker using this name and store.
+        sync_interval: with ``store``, seconds between reads of the shared state.
+        trial_timeout: with ``store``, how long a worker's claim on the trial call
+            holds (default: ``max(recovery_timeout, 1)``); a trial that takes
+            longer lets another worker try.
     """
 
     __slots__ = (
@@ -587,11 +616,13 @@ class CircuitBreaker:
         "_core",
         "_excluded",
         "_expected",
+        "_fleet",
         "_last_change_time",
         "_last_failure_time",
         "_lock",
         "_mono",
         "_named",
+        "_next_sync",
         "_untimed",
         "name",
     )
@@ -609,6 +640,9 @@ class CircuitBreaker:
         sliding_window: CountWindow | TimeWindow | None = None,
         clock: Clock = system_clock,
         bus: EventBus | None = None,
+        store: Store | None = None,
+        sync_interval: float = 1.0,
+        trial_timeout: float | None = None,
     ) -> None:
         for arg, value in (
             ("failure_threshold", failure_threshold),
@@ -644,6 +678,26 @@ class CircuitBreaker:
         self._lock = threading.Lock()
         self._last_failure_time: float | None = None
         self._last_change_time: float | None = None
+        self._fleet: _fleet.Fleet | None = None
+        self._next_sync = float("-inf")
+        if store is not None:
+            if not sync_interval >= 0 or not (trial_timeout is None or trial_timeout > 0):
+                raise InvalidArgumentError(
+                    "sync_interval must be >= 0 and trial_timeout > 0 seconds.",
+                    context={"sync_interval": sync_interval, "trial_timeout": trial_timeout},
+                )
+            if name is None:
+                raise InvalidArgumentError(
+                    "A breaker shared through a store needs an explicit name.",
+                    hint="Workers find the shared breaker by name: pass name='exchange.orders'.",
+                )
+            self._fleet = _fleet.Fleet(
+                store,
+                name,
+                recovery_timeout=max(float(recovery_timeout), 0.001),
+                sync_interval=float(sync_interval),
+                trial_timeout=trial_timeout or max(float(recovery_timeout), 1.0),
+            )
 
     def __repr__(self) -> str:
         return f"CircuitBreaker(name={self.name!r}, state={self._core.state.value})"
@@ -693,6 +747,8 @@ class CircuitBreaker:
             changes = self._drain()
         if changes:
             self._publish_changes(changes)
+        if self._fleet is not None:
+            self._fleet.forced(_OPERATOR_VALUES[to])
 
     def close(self) -> None:
         """Move to CLOSED now, keeping the lifetime statistics."""
@@ -752,6 +808,8 @@ class CircuitBreaker:
         :class:`_BreakerCore`); the one lock acquisition of a call is in ``_after_*``.
         """
         core = self._core
+        if self._fleet is not None and self._mono() >= self._next_sync:
+            self._sync(self._fleet)
         permit = core.generation
         if not core.admits:
             permit = self._permit()
@@ -759,23 +817,112 @@ class CircuitBreaker:
             return permit, _UNTIMED
         return permit, self._mono()
 
+    def _sync(self, fleet: _fleet.Fleet) -> None:
+        """Bring the local state machine in line with the fleet's shared verdict."""
+        self._next_sync = self._mono() + fleet.sync_interval
+        verdict = fleet.read()
+        kind = verdict.kind
+        if kind is _fleet.VerdictKind.UNKNOWN:
+            return
+        with self._lock:
+            core = self._core
+            now = self._mono()
+            if kind is _fleet.VerdictKind.OPEN or kind is _fleet.VerdictKind.TRIAL:
+                if core.state is not _OPEN:
+                    core.transition(_OPEN, now)
+                core.opened_at = now + self._wait_for(verdict) - core.recovery_timeout
+            elif kind is _fleet.VerdictKind.FORCED_OPEN:
+                core.transition(_FORCED_OPEN, now)
+            elif kind is _fleet.VerdictKind.DISABLED:
+                core.transition(_DISABLED, now)
+            elif kind is _fleet.VerdictKind.CLOSED:
+                if core.state is not _HALF_OPEN:  # a local trial decides for itself
+                    core.transition(_CLOSED, now)
+            elif core.state is _FORCED_OPEN or core.state is _DISABLED:
+                core.transition(_CLOSED, now)  # an operator cleared it elsewhere
+            changes = self._drain() if core.pending else None
+        if changes:
+            self._publish_changes(changes)
+
+    def _claim_trial(self, fleet: _fleet.Fleet) -> None:
+        """Before this worker's OPEN breaker sends a trial: claim the fleet's one trial."""
+        core = self._core
+        if core.state is not _OPEN or core.seconds_until_trial(self._mono()) != 0.0:
+            return
+        verdict = fleet.claim_trial()
+        kind = verdict.kind
+        if kind is _fleet.VerdictKind.NONE:
+            return  # ours: core.before_call moves to HALF_OPEN and lets it through
+        changes, wait = None, 0.0
+        with self._lock:
+            now = self._mono()
+            if kind is _fleet.VerdictKind.CLOSED:
+                core.transition(_CLOSED, now)  # recovered elsewhere
+            elif kind is _fleet.VerdictKind.FORCED_OPEN:
+                core.transition(_FORCED_OPEN, now)
+            elif kind is _fleet.VerdictKind.DISABLED:
+                core.transition(_DISABLED, now)
+            elif core.state is _OPEN:  # another worker's trial or open period: wait for it
+                wait = self._wait_for(verdict)
+                core.opened_at = now + wait - core.recovery_timeout
+            changes = self._drain() if core.pending else None
+            rejected = not core.state.allows_calls
+            if rejected:
+                core.rejected_count += 1
+        if changes:
+            self._publish_changes(changes)
+        if rejected:
+            self._reject(wait if core.state is _OPEN else None)
+
+    def _wait_for(self, verdict: _fleet.Verdict) -> float:
+        """How long to stay OPEN for a shared verdict, by the store's clock.
+
+        An open period: until it ends. Another worker's trial: until its claim
+        expires, but asking again every ``sync_interval``, because the trial
+        usually ends (and closes the fleet) long before its claim would.
+        """
+        remaining = verdict.remaining if verdict.remaining is not None else 0.0
+        if verdict.kind is _fleet.VerdictKind.TRIAL:
+            assert self._fleet is not None
+            return min(remaining, self._fleet.sync_interval)
+        return remaining
+
+    def _reject(self, retry_after: float | None) -> None:
+        bus = self._bus
+        if bus is not None and bus.wants(BreakerCallRejected):
+            bus.publish(BreakerCallRejected(self.name, retry_after))
+        raise CircuitOpenError(
+            f"Circuit breaker {self.name!r} is {self._core.state.value}; the call was not made.",
+            name=self.name,
+            retry_after=retry_after,
+        )
+
+    def _share(self, changes: list[tuple[CircuitState, CircuitState]]) -> None:
+        """Tell the fleet about the transitions this worker's own calls caused."""
+        fleet = self._fleet
+        if fleet is None:
+            return
+        for frm, to in changes:
+            if to is _OPEN and frm is _HALF_OPEN:
+                fleet.trial_failed()
+            elif to is _OPEN:
+                fleet.tripped()
+            elif to is _CLOSED and frm is _HALF_OPEN:
+                fleet.trial_succeeded()
+
     def _permit(self) -> int:
         core = self._core
+        if self._fleet is not None:
+            self._claim_trial(self._fleet)
         with self._lock:
             permit = core.before_call(self._mono() if core.needs_time else 0.0)
             retry_after = core.retry_after
             changes = self._drain() if core.pending else None
         if changes:
             self._publish_changes(changes)
+            self._share(changes)
         if permit == REJECTED:
-            bus = self._bus
-            if bus is not None and bus.wants(BreakerCallRejected):
-                bus.publish(BreakerCallRejected(self.name, retry_after))
-            raise CircuitOpenError(
-                f"Circuit breaker {self.name!r} is {core.state.value}; the call was not made.",
-                name=self.name,
-                retry_after=retry_after,
-            )
+            self._reject(retry_after)
         return permit
 
     def _after_success(self, token: tuple[int, float]) -> None:
@@ -791,6 +938,10 @@ class CircuitBreaker:
             lock.release()
         if changes:
             self._publish_changes(changes)
+            self._share(changes)
+        fleet = self._fleet
+        if fleet is not None and fleet.failures_dirty and core.state is _CLOSED:
+            fleet.record_success()
         bus = self._bus
         if bus is not None and bus.wants(BreakerCallSucceeded):
             bus.publish(BreakerCallSucceeded(self.name, duration))
@@ -805,12 +956,19 @@ class CircuitBreaker:
         now = self._mono()
         duration = 0.0 if start == _UNTIMED else now - start
         wall = self._clock.time()
+        fleet_failures = None
+        if self._fleet is not None and core.window is None and core.state is _CLOSED:
+            fleet_failures = self._fleet.record_failure()  # store I/O: never under the lock
         with self._lock:
+            if fleet_failures is not None and permit == core.generation:
+                # the fleet's run of failures (of which this one is the last) is the count
+                core.consecutive_failures = fleet_failures - 1
             core.on_failure(permit, now, duration)
             self._last_failure_time = wall
             changes = self._drain() if core.pending else None
         if changes:
             self._publish_changes(changes)
+            self._share(changes)
         bus = self._bus
         if bus is not None and bus.wants(BreakerCallFailed):
             bus.publish(BreakerCallFailed(self.name, duration, type(exc).__qualname__))

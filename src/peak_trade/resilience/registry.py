@@ -52,7 +52,9 @@ class ResilienceRegistry:
         settings: the ``[resilience]`` section (default: built-in defaults).
         clock: given to every breaker and limiter created here.
         bus: event bus given to every breaker and limiter created here.
-        store: if given, rate limiters share their buckets through it.
+        store: if given, rate limiters share their buckets through it and
+            breakers their state (one breaker per name for the whole fleet;
+            see ``CircuitBreaker(store=...)``).
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class ResilienceRegistry:
                 options.setdefault("failure_threshold", self.settings.circuit_breaker_threshold)
                 options.setdefault("recovery_timeout", self.settings.circuit_breaker_timeout)
                 options.setdefault("exclude", NOT_A_FAILURE)
+                options.setdefault("store", self.store)
                 breaker = CircuitBreaker(name=name, clock=self.clock, bus=self.bus, **options)
                 self._breakers[name] = breaker
             return breaker
