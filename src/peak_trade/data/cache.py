@@ -1,0 +1,330 @@
+"""``OhlcvCache``: a partitioned, validated, checksummed parquet store of candles.
+
+Layout under ``root`` (one directory per series, one file per period)::
+
+    <exchange>/<symbol, percent-encoded>/<timeframe>/<period>.parquet (+ .sha256)
+    binance/BTC%2FUSDT/1m/2026-11.parquet        monthly files below 1h candles
+    binance/BTC%2FUSDT/1h/2026.parquet           yearly files from 1h up
+    manifest.json                                 every file: SHA-256, size, rows, run
+
+What each :meth:`OhlcvCache.append` guarantees:
+
+* the new candles satisfy the OHLCV contract (:func:`validate_ohlcv`) before
+  anything is written; a violation raises ``DataContractError`` and changes
+  nothing;
+* they are merged into each affected period file with the candles already
+  there: sorted, one row per timestamp, the **newer** row winning (the exchange
+  revises the still-open candle until it closes), and the merged file is
+  validated again;
+* each file is replaced by :func:`atomic_write` (temp file, fsync, rename,
+  SHA-256 sidecar), then recorded in the manifest; a crash leaves every file
+  either old or new, and ``peaktrade data verify`` finds a file whose manifest
+  entry lags behind;
+* appends to one series from several processes are serialised by a lock file
+  per series (``.lock`` in the series directory), so none is lost.
+
+:meth:`OhlcvCache.read` verifies every file's checksum and returns the candles
+in ``[start, end)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from peak_trade.clock import Clock, system_clock
+from peak_trade.data._lock import FileLock
+from peak_trade.data.atomic import atomic_read_frame, atomic_write, clean_stale_temp_files
+from peak_trade.data.contracts import REQUIRED_COLUMNS, Rule, parse_timeframe, validate_ohlcv
+from peak_trade.data.manifest import CacheManifest
+from peak_trade.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from peak_trade.repro import ReproContext
+
+__all__ = ["AppendResult", "OhlcvCache", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+"""Version of the candle file layout recorded in the manifest for every file."""
+
+_HOUR_NS = 3_600_000_000_000
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What one :meth:`OhlcvCache.append` changed.
+
+    Attributes:
+        rows_in: candles passed in.
+        rows_added: candles the cache did not have before.
+        rows_updated: candles that replaced a stored one with different values.
+        files: the period files rewritten (relative to root), in order.
+        missing_candles: candles missing between the first and last one passed in
+            (gaps are stored as gaps, never filled; ``validate_ohlcv(strict=True)``
+            on a read range reports them).
+    """
+
+    rows_in: int
+    rows_added: int
+    rows_updated: int
+    files: tuple[str, ...]
+    missing_candles: int
+
+
+def _check_name(kind: str, value: str) -> str:
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise InvalidArgumentError(
+            f"{kind} must be a plain name (letters, digits, '.', '_', '-'), got {value!r}.",
+            hint=f"Pass the ccxt {kind} id, e.g. 'binance'." if kind == "exchange" else None,
+            context={kind: repr(value)},
+        )
+    return value
+
+
+class OhlcvCache:
+    """Candles per exchange, symbol and timeframe in validated, checksummed parquet files.
+
+    Args:
+        root: the cache directory (created on the first write).
+        repro: the writing run's context; its run id, git SHA and config hash
+            go into the manifest. Default: a run id derived from the clock.
+        lock_timeout: seconds an append waits for another writer of the same series.
+        clock: time source (run ids, manifest timestamps, lock back-off).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        repro: ReproContext | None = None,
+        lock_timeout: float = 60.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self._clock: Clock = clock or system_clock
+        self.manifest = CacheManifest(root, lock_timeout=lock_timeout, clock=self._clock)
+        self.root = self.manifest.root
+        self._repro = repro
+        self._lock_timeout = lock_timeout
+        self._run_id = repro.run_id if repro is not None else f"cache-{os.getpid()}"
+
+    def __repr__(self) -> str:
+        return f"OhlcvCache({str(self.root)!r})"
+
+    # ------------------------------------------------------------------ layout
+
+    def series_dir(self, exchange: str, symbol: str, timeframe: str) -> Path:
+        """The directory of one series."""
+        parse_timeframe(timeframe)
+        if not isinstance(symbol, str) or not symbol.strip():
+            raise InvalidArgumentError(
+                f"symbol must be a non-empty string, got {symbol!r}.",
+                hint="Pass the ccxt symbol, e.g. 'BTC/USDT'.",
+                context={"symbol": repr(symbol)},
+            )
+        encoded = urllib.parse.quote(symbol, safe="")
+        return self.root / _check_name("exchange", exchange) / encoded / timeframe
+
+    @staticmethod
+    def _period_freq(timeframe: str) -> str:
+        """Monthly files below 1h candles, yearly from 1h up (a few MB per file either way)."""
+        return "M" if parse_timeframe(timeframe) < _HOUR_NS else "Y"
+
+    @staticmethod
+    def _period_name(period: pd.Period) -> str:
+        return (
+            f"{period.year:04d}-{period.month:02d}"
+            if period.freqstr.startswith("M")
+            else (f"{period.year:04d}")
+        )
+
+    def series(self) -> list[tuple[str, str, str]]:
+        """Every (exchange, symbol, timeframe) with at least one file in the manifest."""
+        found: set[tuple[str, str, str]] = set()
+        for entry in self.manifest.entries():
+            parts = entry.path.split("/")
+            if len(parts) == 4 and parts[3].endswith(".parquet"):
+                found.add((parts[0], urllib.parse.unquote(parts[1]), parts[2]))
+        return sorted(found)
+
+    def _files(self, exchange: str, symbol: str, timeframe: str) -> list[Path]:
+        directory = self.series_dir(exchange, symbol, timeframe)
+        if not directory.is_dir():
+            return []
+        return sorted(p for p in directory.glob("*.parquet") if not p.name.startswith("."))
+
+    # ------------------------------------------------------------------ writing
+
+    def append(
+        self, exchange: str, symbol: str, timeframe: str, candles: pd.DataFrame
+    ) -> AppendResult:
+        """Merge ``candles`` into the series (see the module docstring for the guarantees).
+
+        Raises:
+            DataContractError: ``candles`` (or a merge with a damaged file) breaks the
+                OHLCV contract; nothing was written.
+            CacheCorruptionError: a stored file fails its checksum; fix it first
+                (``peaktrade data verify``), nothing was written.
+            OperationTimeoutError: another writer held the series longer than lock_timeout.
+        """
+        directory = self.series_dir(exchange, symbol, timeframe)
+        report = validate_ohlcv(candles, strict=True, timeframe=timeframe, raise_on_error=False)
+        gap = report.violation(Rule.MISSING_CANDLES)
+        blocking = tuple(v for v in report.violations if v.rule is not Rule.MISSING_CANDLES)
+        if blocking:  # every rule but gaps: an exchange may simply have had no trades
+            raise dataclasses.replace(report, violations=blocking).to_error()
+        missing = gap.count if gap is not None else 0
+        new = self._normalise(candles)
+        if new.empty:
+            return AppendResult(0, 0, 0, (), 0)
+        directory.mkdir(parents=True, exist_ok=True)
+        freq = self._period_freq(timeframe)
+        periods = pd.DatetimeIndex(new.index).tz_convert(None).to_period(freq)
+        added = updated = 0
+        written: list[str] = []
+        with FileLock(directory / ".lock", self._lock_timeout, clock=self._clock):
+            clean_stale_temp_files(directory)
+            for period, chunk in new.groupby(periods, sort=True):
+                path = directory / f"{self._period_name(period)}.parquet"
+                merged, n_added, n_updated = self._merge(path, chunk)
+                if n_added == 0 and n_updated == 0:
+                    continue
+                validate_ohlcv(merged, timeframe=timeframe)
+                result = atomic_write(merged, path, checksum=True)
+                self._record(path, result.sha256, len(merged), (exchange, symbol, timeframe))
+                added += n_added
+                updated += n_updated
+                written.append(path.relative_to(self.root).as_posix())
+        return AppendResult(len(candles), added, updated, tuple(written), missing)
+
+    @staticmethod
+    def _normalise(candles: pd.DataFrame) -> pd.DataFrame:
+        frame = candles.loc[:, list(REQUIRED_COLUMNS)].astype("float64")
+        index = pd.DatetimeIndex(frame.index).tz_convert("UTC").as_unit("ns")
+        frame.index = index.rename("timestamp")
+        return frame
+
+    @staticmethod
+    def _merge(path: Path, chunk: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
+        """The period file with ``chunk`` merged in; plus rows added and rows changed."""
+        if not path.exists():
+            return chunk, len(chunk), 0
+        old = atomic_read_frame(path, verify_checksum=True)
+        old.index = pd.DatetimeIndex(old.index).tz_convert("UTC").as_unit("ns")
+        known = chunk.index.isin(old.index)
+        overlap = chunk[known]
+        changed = 0
+        if len(overlap):
+            before = old.loc[overlap.index, list(REQUIRED_COLUMNS)]
+            same = (before.to_numpy() == overlap.to_numpy()) | (
+                pd.isna(before.to_numpy()) & pd.isna(overlap.to_numpy())
+            )
+            changed = int((~same.all(axis=1)).sum())
+        merged = pd.concat([old, chunk])
+        merged = merged[~merged.index.duplicated(keep="last")].sort_index()
+        return merged, int((~known).sum()), changed
+
+    def _record(
+        self, path: Path, sha256: str | None, rows: int, series: tuple[str, str, str]
+    ) -> None:
+        exchange, symbol, timeframe = series
+        repro = self._repro
+        self.manifest.record(
+            path,
+            run_id=self._run_id,
+            schema_version=SCHEMA_VERSION,
+            rows=rows,
+            sha256=sha256,
+            git_sha=repro.git_sha if repro is not None else None,
+            config_hash=repro.config_hash if repro is not None else None,
+            extra={"exchange": exchange, "symbol": symbol, "timeframe": timeframe},
+        )
+
+    # ------------------------------------------------------------------ reading
+
+    def read(
+        self,
+        exchange: str,
+        symbol: str,
+        timeframe: str,
+        start: Any = None,
+        end: Any = None,
+        *,
+        verify_checksum: bool = True,
+    ) -> pd.DataFrame:
+        """Candles with ``start <= timestamp < end`` (either bound optional), sorted, UTC.
+
+        ``start``/``end`` are anything ``pd.Timestamp`` accepts; naive values are UTC.
+
+        Raises:
+            CacheCorruptionError: a file fails its checksum or does not parse.
+        """
+        lo, hi = _bound(start), _bound(end)
+        frames = [
+            frame
+            for frame in self._read_files((exchange, symbol, timeframe), lo, hi, verify_checksum)
+            if len(frame)
+        ]
+        if not frames:
+            empty = pd.DataFrame(
+                {c: pd.Series(dtype="float64") for c in REQUIRED_COLUMNS},
+                index=pd.DatetimeIndex([], tz="UTC", name="timestamp"),
+            )
+            return empty
+        out = pd.concat(frames) if len(frames) > 1 else frames[0]
+        mask = pd.Series(True, index=out.index)
+        if lo is not None:
+            mask &= out.index >= lo
+        if hi is not None:
+            mask &= out.index < hi
+        return out[mask.to_numpy()]
+
+    def _read_files(
+        self,
+        series: tuple[str, str, str],
+        lo: pd.Timestamp | None,
+        hi: pd.Timestamp | None,
+        verify: bool,
+    ) -> Iterator[pd.DataFrame]:
+        exchange, symbol, timeframe = series
+        freq = self._period_freq(timeframe)
+        for path in self._files(exchange, symbol, timeframe):
+            period = pd.Period(path.stem, freq=freq)
+            first = period.start_time.tz_localize("UTC")
+            last = period.end_time.tz_localize("UTC")
+            if (hi is not None and first >= hi) or (lo is not None and last < lo):
+                continue
+            frame = atomic_read_frame(path, verify_checksum=verify)
+            frame.index = pd.DatetimeIndex(frame.index).tz_convert("UTC")
+            yield frame
+
+    def last_timestamp(self, exchange: str, symbol: str, timeframe: str) -> pd.Timestamp | None:
+        """The newest stored candle's open time, or None for an empty series."""
+        files = self._files(exchange, symbol, timeframe)
+        for path in reversed(files):
+            frame = atomic_read_frame(path, verify_checksum=True)
+            if len(frame):
+                return pd.Timestamp(frame.index.max()).tz_convert("UTC")
+        return None
+
+
+def _bound(value: Any) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(
+            f"Not a time: {value!r}.",
+            hint="Pass a pandas Timestamp, a datetime or an ISO string such as '2026-01-01'.",
+            context={"value": repr(value)},
+        ) from exc
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

@@ -1,0 +1,148 @@
+"""OhlcvCache: partitioned, validated, checksummed candles with a manifest."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from peak_trade.data import OhlcvCache
+from peak_trade.errors import CacheCorruptionError, DataContractError, InvalidArgumentError
+from peak_trade.repro import ReproContext
+
+
+def candles(start: str, periods: int, freq: str = "1min", seed: int = 0) -> pd.DataFrame:
+    """Valid candles: positive prices, high/low enclosing open/close."""
+    rng = np.random.default_rng(seed)
+    index = pd.date_range(start, periods=periods, freq=freq, tz="UTC", name="timestamp")
+    close = 100 + rng.standard_normal(periods).cumsum()
+    open_ = close + rng.standard_normal(periods) * 0.1
+    high = np.maximum(open_, close) + rng.random(periods)
+    low = np.minimum(open_, close) - rng.random(periods)
+    volume = rng.random(periods) * 10
+    return pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index
+    )
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> OhlcvCache:
+    ctx = ReproContext.create(seed=1, config_dict={"a": 1}, run_id="run-1", git_sha="abc123")
+    return OhlcvCache(tmp_path / "cache", repro=ctx)
+
+
+def test_round_trip_across_monthly_partitions(cache: OhlcvCache) -> None:
+    df = candles("2026-01-31 23:00", 120)  # one hour in January, one in February
+    result = cache.append("binance", "BTC/USDT", "1m", df)
+    assert result.rows_added == 120
+    assert result.files == (
+        "binance/BTC%2FUSDT/1m/2026-01.parquet",
+        "binance/BTC%2FUSDT/1m/2026-02.parquet",
+    )
+    back = cache.read("binance", "BTC/USDT", "1m")
+    pd.testing.assert_frame_equal(back, df, check_freq=False)
+    assert cache.series() == [("binance", "BTC/USDT", "1m")]
+    assert cache.last_timestamp("binance", "BTC/USDT", "1m") == df.index[-1]
+
+
+def test_hourly_candles_go_into_yearly_files(cache: OhlcvCache) -> None:
+    result = cache.append("binance", "ETH/USDT", "1h", candles("2025-12-31", 48, "1h"))
+    assert [f.rsplit("/", 1)[1] for f in result.files] == ["2025.parquet", "2026.parquet"]
+
+
+def test_overlap_is_merged_sorted_and_the_newer_candle_wins(cache: OhlcvCache) -> None:
+    first = candles("2026-03-01", 60)
+    cache.append("binance", "BTC/USDT", "1m", first)
+    revised = candles("2026-03-01 00:30", 60, seed=7)  # 30 known minutes (revised), 30 new
+    result = cache.append("binance", "BTC/USDT", "1m", revised)
+    assert (result.rows_added, result.rows_updated) == (30, 30)
+    back = cache.read("binance", "BTC/USDT", "1m")
+    assert len(back) == 90
+    assert back.index.is_monotonic_increasing
+    assert back.index.is_unique
+    pd.testing.assert_frame_equal(back.iloc[30:], revised, check_freq=False)
+    again = cache.append("binance", "BTC/USDT", "1m", revised)
+    assert (again.rows_added, again.rows_updated, again.files) == (0, 0, ())
+
+
+def test_read_range_is_half_open(cache: OhlcvCache) -> None:
+    cache.append("binance", "BTC/USDT", "1m", candles("2026-03-01", 60))
+    part = cache.read("binance", "BTC/USDT", "1m", "2026-03-01 00:10", "2026-03-01 00:20")
+    assert len(part) == 10
+    assert part.index[0] == pd.Timestamp("2026-03-01 00:10", tz="UTC")
+    assert part.index[-1] == pd.Timestamp("2026-03-01 00:19", tz="UTC")
+    assert cache.read("binance", "BTC/USDT", "1m", "2027-01-01").empty
+    assert cache.read("kraken", "BTC/USD", "1m").empty
+
+
+def test_bad_candles_are_refused_and_nothing_is_written(cache: OhlcvCache) -> None:
+    df = candles("2026-03-01", 10)
+    df.iloc[3, df.columns.get_loc("high")] = 0.5  # below low, open, close
+    with pytest.raises(DataContractError) as err:
+        cache.append("binance", "BTC/USDT", "1m", df)
+    rules = {v["rule"] for v in err.value.context["violations"]}
+    assert "high_below_low" in rules
+    assert not cache.root.exists() or not any(cache.root.rglob("*.parquet"))
+
+
+def test_gaps_are_stored_as_gaps_and_counted(cache: OhlcvCache) -> None:
+    df = candles("2026-03-01", 10).drop(pd.Timestamp("2026-03-01 00:04", tz="UTC"))
+    result = cache.append("binance", "BTC/USDT", "1m", df)
+    assert (result.rows_added, result.missing_candles) == (9, 1)
+
+
+def test_misaligned_timestamps_are_refused(cache: OhlcvCache) -> None:
+    df = candles("2026-03-01 00:00:30", 5)
+    with pytest.raises(DataContractError, match="misaligned"):
+        cache.append("binance", "BTC/USDT", "1m", df)
+
+
+def test_bad_names_are_refused(cache: OhlcvCache) -> None:
+    df = candles("2026-03-01", 5)
+    with pytest.raises(InvalidArgumentError):
+        cache.append("../etc", "BTC/USDT", "1m", df)
+    with pytest.raises(InvalidArgumentError):
+        cache.append("binance", "", "1m", df)
+    with pytest.raises(InvalidArgumentError):
+        cache.append("binance", "BTC/USDT", "1 minute", df)
+
+
+def test_manifest_tracks_every_file_and_catches_corruption(cache: OhlcvCache) -> None:
+    cache.append("binance", "BTC/USDT", "1m", candles("2026-01-31 23:00", 120))
+    entries = cache.manifest.entries()
+    assert [e.rows for e in entries] == [60, 60]
+    assert {(e.run_id, e.git_sha, e.schema_version) for e in entries} == {("run-1", "abc123", 1)}
+    assert cache.manifest.verify().ok
+    victim = cache.root / entries[0].path
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    report = cache.manifest.verify()
+    assert [c.path for c in report.changed] == [entries[0].path]
+    with pytest.raises(CacheCorruptionError):
+        cache.read("binance", "BTC/USDT", "1m")
+    with pytest.raises(CacheCorruptionError):  # never merge into a damaged file
+        cache.append("binance", "BTC/USDT", "1m", candles("2026-01-31 23:30", 5))
+
+
+def _append_range(root: str, start: str) -> None:
+    OhlcvCache(root).append("binance", "BTC/USDT", "1m", candles(start, 30, seed=int(start[11:13])))
+
+
+@pytest.mark.slow
+def test_concurrent_appenders_lose_nothing(tmp_path: Path) -> None:
+    root = str(tmp_path / "cache")
+    starts = [f"2026-03-01 {h:02d}:00" for h in range(6)]
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_append_range, args=(root, s)) for s in starts]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    cache = OhlcvCache(root)
+    assert len(cache.read("binance", "BTC/USDT", "1m")) == 6 * 30
+    assert cache.manifest.verify().ok
