@@ -175,6 +175,10 @@ def test_queries_runs_remove(root: Path, manifest: CacheManifest) -> None:
     assert (root / "b.csv").exists()  # remove only untracks
     assert manifest.entry("b.csv") is None
     assert [e.path for e in manifest.entries()] == ["a.csv", "c.csv"]
+    assert manifest.remove("a.csv")
+    assert manifest.remove(root / "c.csv")
+    assert manifest.entries() == []
+    assert json.loads(manifest.path.read_text()) == {"entries": {}, "format_version": 1}
 
 
 def test_empty_manifest_needs_no_file(tmp_path: Path) -> None:
@@ -383,7 +387,15 @@ def test_file_format_is_sorted_versioned_json(root: Path, manifest: CacheManifes
         "recorded_at",
         "extra",
     }
-    assert text == json.dumps(doc, sort_keys=True, indent=2) + "\n"
+    # Sorted keys at every level, one entry per line (diff- and grep-friendly).
+    lines = text.splitlines()
+    assert lines[0] == '{"entries":{'
+    assert lines[1].startswith('"a.csv":{"config_hash":null,')
+    assert lines[2].startswith('"b.csv":{')
+    assert lines[3:] == ['},"format_version":1}']
+    assert json.loads("".join(lines)) == doc
+    assert text.endswith("\n")
+    assert text.replace("\n", "") == json.dumps(doc, sort_keys=True, separators=(",", ":"))
     assert not (root / "manifest.json.sha256").exists()  # checksum=False
     # A second manifest object reads the same entries.
     assert CacheManifest(root).entries() == manifest.entries()
