@@ -35,6 +35,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect and validate configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+data_app = typer.Typer(help="Check market data files and the OHLCV cache.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 ConfigOption = Annotated[
     Path | None,
@@ -63,6 +65,10 @@ def _root(
     ] = False,
 ) -> None:
     """peak-trade command line."""
+    from peak_trade.logging import configure_logging
+
+    # stdout carries the commands' output (and --json reports): logs go to stderr
+    configure_logging("WARNING", stream=sys.stderr)
 
 
 def _fail(err: PeakTradeError) -> typer.Exit:
@@ -109,6 +115,89 @@ def config_validate(
     settings = _load(file)
     source = settings.source or "<built-in defaults>"
     typer.echo(f"OK: {source} is valid")
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON report instead.")]
+
+
+@data_app.command("validate")
+def data_validate(
+    files: Annotated[
+        list[Path], typer.Argument(help="Parquet, CSV or JSON files of OHLCV candles.")
+    ],
+    strict: Annotated[
+        bool, typer.Option("--strict/--lenient", help="Also check gaps and alignment.")
+    ] = False,
+    timeframe: Annotated[
+        str | None, typer.Option(help="ccxt timeframe (1m, 1h, 1d...); inferred if omitted.")
+    ] = None,
+    allow_nan: Annotated[bool, typer.Option("--allow-nan", help="Accept NaN values.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Check each file against the OHLCV contract; exit 1 if any file breaks it.
+
+    A file with a .sha256 sidecar is verified first (a mismatch is a problem).
+    """
+    from peak_trade.data import atomic_read, validate_ohlcv
+    from peak_trade.data._fs import read_sidecar
+
+    results: list[dict[str, Any]] = []
+    for file in files:
+        entry: dict[str, Any] = {"file": str(file)}
+        try:
+            verify = read_sidecar(file) is not None
+            frame = atomic_read(file, verify_checksum=verify)
+            entry["checksum"] = "verified" if verify else "no sidecar"
+            report = validate_ohlcv(
+                frame,
+                strict=strict,
+                timeframe=timeframe,
+                allow_nan=allow_nan,
+                raise_on_error=False,
+            )
+            entry.update(ok=report.ok, report=report.to_dict(), text=str(report))
+        except PeakTradeError as err:
+            entry.update(ok=False, error=type(err).__name__, text=str(err))
+        results.append(entry)
+    ok = all(r["ok"] for r in results)
+    if as_json:
+        typer.echo(json.dumps({"ok": ok, "files": results}, indent=2, default=str))
+    else:
+        for r in results:
+            typer.echo(f"{'OK  ' if r['ok'] else 'FAIL'} {r['file']}")
+            if not r["ok"]:
+                typer.echo("  " + r["text"].replace("\n", "\n  "))
+        typer.echo(f"{sum(r['ok'] for r in results)} of {len(results)} file(s) valid")
+    if not ok:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+@data_app.command("verify")
+def data_verify(
+    cache_dir: Annotated[
+        Path | None,
+        typer.Argument(help="Cache directory (default: [data] cache_dir).", file_okay=False),
+    ] = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the cache's checksums and manifest; exit 1 on any problem."""
+    root = cache_dir if cache_dir is not None else _load(config).data.cache_dir
+    if not root.is_dir():
+        typer.echo(f"error: cache directory {str(root)!r} does not exist", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    from peak_trade.data import OhlcvCache
+
+    try:
+        check = OhlcvCache(root).verify()
+    except PeakTradeError as err:
+        raise _fail(err) from None
+    if as_json:
+        typer.echo(json.dumps(check.to_dict(), indent=2))
+    else:
+        typer.echo(str(check))
+    if not check.ok:
+        raise typer.Exit(EXIT_FAILURE)
 
 
 @app.command("run")

@@ -146,3 +146,11 @@ def test_concurrent_appenders_lose_nothing(tmp_path: Path) -> None:
     cache = OhlcvCache(root)
     assert len(cache.read("binance", "BTC/USDT", "1m")) == 6 * 30
     assert cache.manifest.verify().ok
+
+
+def test_lazy_exports_match_all() -> None:
+    from peak_trade import data
+
+    assert sorted(data.__all__) == sorted(data._LAZY)
+    for name in data.__all__:
+        assert getattr(data, name) is not None

@@ -18,13 +18,27 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from peak_trade.data.atomic import atomic_read, atomic_write, clean_stale_temp_files
-    from peak_trade.data.cache import OhlcvCache
-    from peak_trade.data.contracts import ValidationReport, Violation, validate_ohlcv
-    from peak_trade.data.manifest import CacheManifest, ManifestEntry, VerifyReport
+    from peak_trade.data.atomic import WriteResult as WriteResult
+    from peak_trade.data.atomic import atomic_read as atomic_read
+    from peak_trade.data.atomic import atomic_write as atomic_write
+    from peak_trade.data.atomic import clean_stale_temp_files as clean_stale_temp_files
+    from peak_trade.data.cache import AppendResult as AppendResult
+    from peak_trade.data.cache import CacheCheck as CacheCheck
+    from peak_trade.data.cache import OhlcvCache as OhlcvCache
+    from peak_trade.data.contracts import Rule as Rule
+    from peak_trade.data.contracts import ValidationReport as ValidationReport
+    from peak_trade.data.contracts import Violation as Violation
+    from peak_trade.data.contracts import validate_ohlcv as validate_ohlcv
+    from peak_trade.data.manifest import CacheManifest as CacheManifest
+    from peak_trade.data.manifest import ManifestEntry as ManifestEntry
+    from peak_trade.data.manifest import VerifyReport as VerifyReport
 
 _LAZY = {
     "validate_ohlcv": "contracts",
+    "Rule": "contracts",
+    "WriteResult": "atomic",
+    "AppendResult": "cache",
+    "CacheCheck": "cache",
     "ValidationReport": "contracts",
     "Violation": "contracts",
     "atomic_write": "atomic",
@@ -36,7 +50,22 @@ _LAZY = {
     "OhlcvCache": "cache",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "AppendResult",
+    "CacheCheck",
+    "CacheManifest",
+    "ManifestEntry",
+    "OhlcvCache",
+    "Rule",
+    "ValidationReport",
+    "VerifyReport",
+    "Violation",
+    "WriteResult",
+    "atomic_read",
+    "atomic_write",
+    "clean_stale_temp_files",
+    "validate_ohlcv",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -41,16 +41,17 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from peak_trade.clock import Clock, system_clock
+from peak_trade.data._fs import is_temp_name, read_sidecar, sha256_file
 from peak_trade.data._lock import FileLock
 from peak_trade.data.atomic import atomic_read_frame, atomic_write, clean_stale_temp_files
 from peak_trade.data.contracts import REQUIRED_COLUMNS, Rule, parse_timeframe, validate_ohlcv
-from peak_trade.data.manifest import CacheManifest
-from peak_trade.errors import InvalidArgumentError
+from peak_trade.data.manifest import CacheManifest, VerifyReport
+from peak_trade.errors import CacheCorruptionError, InvalidArgumentError
 
 if TYPE_CHECKING:
     from peak_trade.repro import ReproContext
 
-__all__ = ["AppendResult", "OhlcvCache", "SCHEMA_VERSION"]
+__all__ = ["SCHEMA_VERSION", "AppendResult", "CacheCheck", "OhlcvCache"]
 
 SCHEMA_VERSION = 1
 """Version of the candle file layout recorded in the manifest for every file."""
@@ -78,6 +79,43 @@ class AppendResult:
     rows_updated: int
     files: tuple[str, ...]
     missing_candles: int
+
+
+@dataclass(frozen=True, slots=True)
+class CacheCheck:
+    """What :meth:`OhlcvCache.verify` found: the manifest's view plus every sidecar's.
+
+    Attributes:
+        manifest: missing, changed and untracked files per the manifest.
+        sidecars: one ``{"path", "problem", ...}`` per data file whose ``.sha256``
+            sidecar is missing, malformed or disagrees with the bytes.
+        files: data files whose sidecar was checked.
+    """
+
+    manifest: VerifyReport
+    sidecars: tuple[dict[str, Any], ...]
+    files: int
+
+    @property
+    def ok(self) -> bool:
+        return self.manifest.ok and not self.sidecars
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "files": self.files,
+            "manifest": self.manifest.to_dict(),
+            "sidecars": list(self.sidecars),
+        }
+
+    def __str__(self) -> str:
+        lines = [str(self.manifest)]
+        status = "OK" if not self.sidecars else "PROBLEMS"
+        lines.append(
+            f"Checksum sidecars {status}: {self.files} file(s) checked, {len(self.sidecars)} bad"
+        )
+        lines.extend(f"  {p['problem']:<9} {p['path']}" for p in self.sidecars)
+        return "\n".join(lines)
 
 
 def _check_name(kind: str, value: str) -> str:
@@ -248,6 +286,28 @@ class OhlcvCache:
             extra={"exchange": exchange, "symbol": symbol, "timeframe": timeframe},
         )
 
+    # ------------------------------------------------------------------ checking
+
+    def verify(self) -> CacheCheck:
+        """Check every data file against the manifest and against its own sidecar.
+
+        The two checks catch different accidents: the manifest sees files that
+        vanished or appeared, the sidecars see a file and its sidecar that no
+        longer match (also for files the manifest does not know yet).
+        """
+        report = self.manifest.verify()
+        problems: list[dict[str, Any]] = []
+        files = 0
+        if self.root.is_dir():
+            for path in sorted(self.root.rglob("*.parquet")):
+                if is_temp_name(path.name) or not path.is_file():
+                    continue
+                files += 1
+                problem = _sidecar_problem(path)
+                if problem is not None:
+                    problems.append({"path": path.relative_to(self.root).as_posix(), **problem})
+        return CacheCheck(report, tuple(problems), files)
+
     # ------------------------------------------------------------------ reading
 
     def read(
@@ -314,6 +374,19 @@ class OhlcvCache:
             if len(frame):
                 return pd.Timestamp(frame.index.max()).tz_convert("UTC")
         return None
+
+
+def _sidecar_problem(path: Path) -> dict[str, Any] | None:
+    try:
+        expected = read_sidecar(path)
+    except CacheCorruptionError:
+        return {"problem": "malformed"}
+    if expected is None:
+        return {"problem": "no-sidecar"}
+    actual = sha256_file(path)
+    if actual != expected:
+        return {"problem": "mismatch", "expected": expected, "actual": actual}
+    return None
 
 
 def _bound(value: Any) -> pd.Timestamp | None:
