@@ -25,6 +25,22 @@ def test_every_example_is_covered() -> None:
 
 
 EXPECTED = {
+    "data/01_validate_and_cache.py": [
+        "rejected: 4 rules broken: duplicate_timestamps, high_below_low, "
+        "high_below_open_close, negative_volume",
+        "report ok=False, rows=61",
+        "appended 120 candles into 2 monthly files",
+        "re-append: 0 new, 60 revised",
+        "read back 60 candles for 2026-04-01 00:00-01:00",
+        "cache verified: True",
+    ],
+    "data/02_manifest_and_repro.py": [
+        "config hash is key-order independent: True",
+        "backtest deterministic under seed 42: True",
+        "manifest ok: True, rows recorded: 1000",
+        "corruption caught: expected",
+        "manifest now reports changed: ['equity.parquet']",
+    ],
     "resilience/01_basics.py": [
         "after 3 failures: OPEN",
         "rejected without calling: retry after 30s",
