@@ -529,12 +529,16 @@ class _Checker:
         if require_tz:
             self.checked.append(Rule.TIMEZONE)
             if f.tz is None:
+                fix = (
+                    'df.index.tz_localize("UTC")'
+                    if f.time_label == "index"
+                    else '.dt.tz_localize("UTC") (polars: .dt.replace_time_zone("UTC"))'
+                )
                 self._add(
                     Rule.TIMEZONE,
                     f.rows,
                     self._fmt_ts(f.time[: self.max_examples]),
-                    f"the time {f.time_label} is tz-naive; "
-                    'localise it, e.g. df.index.tz_localize("UTC")',
+                    f"the time {f.time_label} is tz-naive; localise it, e.g. {fix}",
                 )
 
     # -- time order
@@ -656,7 +660,9 @@ class _Checker:
             self.checked.append(Rule.NAN_VALUES)
         self.checked.append(Rule.INFINITE_VALUES)
         # A finite sum proves the column has neither NaN nor inf: one cheap SIMD pass.
-        dirty = [c for c, a in vals.items() if not np.isfinite(np.add.reduce(a))]
+        # (inf - inf and overflowing sums only send a column down the exact path)
+        with np.errstate(invalid="ignore", over="ignore"):
+            dirty = [c for c, a in vals.items() if not np.isfinite(np.add.reduce(a))]
         if not dirty:
             return None
         nan_rows: BoolArr | None = None
