@@ -16,19 +16,33 @@ The write protocol (:func:`open_atomic`, :func:`atomic_write_bytes`):
    its way to the file, so the digest describes exactly what was written and
    the file is never re-read.
 3. ``fsync`` the file. With ``checksum``, write and ``fsync`` the sidecar temp
-   file (``"<hexdigest>  <name>\\n"``, the ``sha256sum -c`` format) too.
-4. ``os.replace`` the data file onto the target, then the sidecar onto
-   ``<target>.sha256``, back to back, then ``fsync`` the directory once.
+   file(s) too (``"<hexdigest>  <name>\n"``, the ``sha256sum -c`` format).
+4. Rename, sidecar before data, then ``fsync`` the directory once:
 
-Why data first, then sidecar: the reader accepts data only when its SHA-256
-equals the sidecar's digest, so any state between or after the two renames
-(including after a power loss that persisted only one of them) is either
-consistent or a digest mismatch / missing sidecar, which is a loud
-:class:`~peak_trade.errors.CacheCorruptionError`, never silently wrong data.
-Renaming data first also means the target never vanishes: a crash between
-the renames leaves the complete new file with the old (or no) sidecar, which
-verification rejects, and the cache simply refetches. Preparing both temp
-files before either rename keeps that window to two back-to-back syscalls.
+   - first write (no old digest): sidecar := new; data := new.
+   - replacement: sidecar := "new, old" (two lines); data := new; sidecar := new.
+
+Why this order: the reader accepts data only when its SHA-256 is one the
+sidecar lists, and a digest is only ever listed for bytes that were completely
+written and fsynced. A writer killed at any point leaves:
+
+- before the first rename: old data, old sidecar: the **old content** (and a
+  temp file that ``try_remove_stale_temp`` can remove);
+- after the transition sidecar, before or after the data rename: old or new
+  data, both accepted: the **old or the new content**;
+- after the last rename: the **new content**.
+
+Renames that follow an fsync wait for the filesystem journal and take
+milliseconds, so "between two renames" is not a negligible window: with a
+plain data-then-sidecar order the crash tests saw a digest mismatch in about
+5% of random SIGKILLs; with the transition sidecar they see none. On a first
+write a kill between the renames leaves a sidecar without data, which reads
+as "not found" (the old state). After a power loss, which may persist any
+subset of the renames, the outcome is one of the above or a digest mismatch
+(a loud ``CacheCorruptionError``), never silently wrong data.
+
+A transition sidecar left by a crash makes ``sha256sum -c`` report one of its
+two lines as FAILED until the next write; our reader accepts it.
 
 Writing *without* checksum removes an existing sidecar first (before the
 rename), so a stale digest can never vouch for, or falsely reject, new data.
@@ -67,6 +81,7 @@ __all__ = [
     "is_temp_name",
     "open_atomic",
     "read_sidecar",
+    "read_sidecar_digests",
     "sha256_file",
     "sidecar_path",
     "temp_path_for",
@@ -85,7 +100,8 @@ _BUFFER_SIZE = 1 << 20
 _TEMP_RE = re.compile(r"^\..+\.\d+\.[0-9a-f]{16}\.tmp$")
 
 # "<64 hex>  <name>" (text mode) or "<64 hex> *<name>" (binary mode), or a bare digest.
-_SIDECAR_RE = re.compile(r"^([0-9a-fA-F]{64})(?:(?: \*|  )(.+))?\n?$")
+_SIDECAR_RE = re.compile(r"^([0-9a-fA-F]{64})(?:(?: \*|  )(.+))?$")
+_MAX_SIDECAR_LINES = 4
 
 _ERRNO_HINTS: dict[int, str] = {
     errno.ENOSPC: "The disk is full: free space (or point the cache at a bigger volume).",
@@ -169,20 +185,36 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
-def sidecar_text(digest: str, path: Path) -> bytes:
-    """Sidecar content for ``path``, in the format ``sha256sum -c`` checks."""
-    return f"{digest}  {path.name}\n".encode()
+def sidecar_text(digests: str | Iterable[str], path: Path) -> bytes:
+    """Sidecar content for ``path``: one ``sha256sum -c`` line per digest (newest first)."""
+    lines = [digests] if isinstance(digests, str) else list(digests)
+    return "".join(f"{digest}  {path.name}\n" for digest in lines).encode()
 
 
 def read_sidecar(path: Path) -> str | None:
     """The lowercase hex digest recorded for ``path``, or ``None`` without a sidecar.
 
-    The file name after the digest is not compared with ``path.name``: a file
-    moved together with its sidecar still verifies (``sha256sum -c`` would look
-    for the old name, but the digest is what vouches for the bytes).
+    The newest digest, when a crashed writer left a transition sidecar (see
+    :func:`read_sidecar_digests`).
 
     Raises:
-        CacheCorruptionError: the sidecar exists but is not one digest line.
+        CacheCorruptionError: the sidecar exists but is malformed.
+    """
+    digests = read_sidecar_digests(path)
+    return None if digests is None else digests[0]
+
+
+def read_sidecar_digests(path: Path) -> tuple[str, ...] | None:
+    """Every digest the sidecar of ``path`` accepts (newest first), ``None`` without one.
+
+    Normally one. During a replacement the writer briefly records the new and
+    the old digest, so that a crash between renaming the data and finishing
+    the sidecar leaves a file that is exactly one of the two (module docstring).
+    The file name after each digest is not compared with ``path.name``: a file
+    moved together with its sidecar still verifies.
+
+    Raises:
+        CacheCorruptionError: the sidecar exists but is not 1-4 digest lines.
     """
     side = sidecar_path(path)
     try:
@@ -192,17 +224,17 @@ def read_sidecar(path: Path) -> str | None:
     except OSError as exc:
         raise io_error(exc, "read checksum sidecar", side) from exc
     try:
-        text = raw.decode("utf-8")
+        lines = raw.decode("utf-8").splitlines()
     except UnicodeDecodeError:
-        text = ""
-    match = _SIDECAR_RE.match(text)
-    if match is None:
+        lines = []
+    matches = [_SIDECAR_RE.match(line) for line in lines]
+    if not 1 <= len(matches) <= _MAX_SIDECAR_LINES or any(m is None for m in matches):
         raise CacheCorruptionError(
             f"Checksum sidecar {str(side)!r} is malformed",
             hint="Delete the file and its .sha256 sidecar and write or fetch the data again.",
-            context={"path": str(path), "sidecar": str(side), "content": raw[:200]},
+            context={"path": str(path), "sidecar": str(side), "content": raw[:300]},
         )
-    return match.group(1).lower()
+    return tuple(m.group(1).lower() for m in matches if m is not None)
 
 
 class HashingWriter:
@@ -385,7 +417,7 @@ def open_atomic(
     path = Path(path)
     _ensure_parent(path)
     fd, tmp = _create_locked_temp(path)
-    side_tmp: Path | None = None
+    side_temps: list[Path] = []
     writer = HashingWriter(fd, tmp, hashing=checksum)
     try:
         try:
@@ -397,43 +429,76 @@ def open_atomic(
             raise io_error(exc, "write temp file for", path) from exc
         digest = writer.hexdigest()
         side = sidecar_path(path)
-        if digest is not None:
-            side_tmp = _write_all_fsync(side, sidecar_text(digest, path), fsync=fsync)
-        else:
+        if digest is None:
             try:
                 os.unlink(side)  # a stale digest must not outlive the data it describes
             except FileNotFoundError:
                 pass
             except OSError as exc:
                 raise io_error(exc, "remove stale checksum sidecar", side) from exc
-        _commit(tmp, path, side_tmp, side, fsync=fsync)
+            _replace(tmp, path)
+        else:
+            _commit_with_sidecar(tmp, path, digest, side_temps, fsync=fsync)
+        if fsync:
+            fsync_dir(path.parent)
     except BaseException:
-        _unlink_quietly(tmp)
-        if side_tmp is not None:
-            _unlink_quietly(side_tmp)
+        for leftover in (tmp, *side_temps):
+            _unlink_quietly(leftover)
         raise
     finally:
         os.close(fd)  # releases the flock only now: the temp name is gone or removed
 
 
-def _commit(tmp: Path, path: Path, side_tmp: Path | None, side: Path, *, fsync: bool) -> None:
-    """Rename data then sidecar into place, then make both renames durable."""
+def _replace(src: Path, dst: Path) -> None:
     try:
-        os.replace(tmp, path)
+        os.replace(src, dst)
     except OSError as exc:
-        raise io_error(exc, "rename temp file onto", path) from exc
-    if side_tmp is not None:
-        try:
-            os.replace(side_tmp, side)
-        except OSError as exc:
-            # The new data is in place but its digest is not: readers that verify
-            # will see a mismatch (or no sidecar), never accept it silently.
-            _unlink_quietly(side)
-            err = io_error(exc, "rename checksum sidecar onto", side)
-            err.context["data_replaced"] = True
-            raise err from exc
-    if fsync:
-        fsync_dir(path.parent)
+        raise io_error(exc, "rename temp file onto", dst) from exc
+
+
+def _previous_digests(path: Path, digest: str) -> list[str]:
+    """Digests the current sidecar accepts, other than ``digest`` (none if unreadable)."""
+    try:
+        old = read_sidecar_digests(path)
+    except PeakTradeError:
+        return []  # malformed or unreadable: the old state already fails verification
+    if old is None or not path.exists():
+        return []
+    return [d for d in old if d != digest][: _MAX_SIDECAR_LINES - 1]
+
+
+def _commit_with_sidecar(
+    tmp: Path, path: Path, digest: str, side_temps: list[Path], *, fsync: bool
+) -> None:
+    """Rename data and sidecar into place so that no kill can leave a mismatch.
+
+    Renames after an fsync wait for the filesystem journal and take
+    milliseconds; the crash tests killed writers between two renames in
+    several percent of trials. So when the target already has a digest, the
+    sidecar goes through a transition state that accepts both::
+
+        sidecar := "new, old"   (old data still verifies)
+        data    := new          (new data verifies)
+        sidecar := "new"
+
+    Both sidecar temp files are written and fsynced before the first rename.
+    Temp paths are appended to ``side_temps`` for the caller's cleanup.
+    """
+    side = sidecar_path(path)
+    previous = _previous_digests(path, digest)
+    final = _write_all_fsync(side, sidecar_text(digest, path), fsync=fsync)
+    side_temps.append(final)
+    if previous:
+        transition = _write_all_fsync(side, sidecar_text([digest, *previous], path), fsync=fsync)
+        side_temps.append(transition)
+        _replace(transition, side)
+        _replace(tmp, path)
+        _replace(final, side)
+    else:
+        # No old digest to keep: a kill between these renames leaves either no
+        # data (first write: reads as "not found") or data the digest rejects.
+        _replace(final, side)
+        _replace(tmp, path)
 
 
 def atomic_write_bytes(

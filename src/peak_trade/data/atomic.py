@@ -18,30 +18,32 @@ Formats, chosen by ``format=`` or else by the suffix:
 - ``bytes`` (any suffix): ``bytes``, ``bytearray`` or ``memoryview`` written
   verbatim; reading a file with an unknown suffix returns its bytes.
 
-How a write works (details in :mod:`peak_trade.data._fs`): the serialiser
-streams into a locked temp file in the target's directory through a writer
-that SHA-256-hashes every byte on its way out (the file is never re-read);
-the file is fsynced; the sidecar ``<name>.sha256`` (``"<hexdigest>  <name>\\n"``,
-checkable with ``sha256sum -c``) is written and fsynced as a temp file too;
-then the data file is renamed onto the target, the sidecar onto its name,
-and the directory is fsynced.
+How a write works (details and the crash analysis in :mod:`peak_trade.data._fs`):
+the serialiser streams into a locked temp file in the target's directory
+through a writer that SHA-256-hashes every byte on its way out (the file is
+never re-read); the file is fsynced; the sidecar ``<name>.sha256``
+(``"<hexdigest>  <name>\n"``, checkable with ``sha256sum -c``) is prepared as
+fsynced temp files too; then the renames, and one directory fsync.
 
-**Rename order: data first, then sidecar.** What a reader sees if the writer
-dies (SIGKILL, power loss) at any point:
+**Rename order: sidecar first, through a transition.** When replacing a file
+that has a digest, the sidecar is first renamed to a two-line version that
+accepts the new *and* the old digest, then the data file is renamed, then
+the sidecar is renamed to the new digest alone. What a verifying reader sees
+if the writer dies (SIGKILL) at any point:
 
-- before the data rename: the old file and the old sidecar, i.e. the old content
-  (plus a temp file that :func:`clean_stale_temp_files` removes);
-- between the two renames: the new data with the old sidecar (or none, on a
-  first write), i.e. a :class:`~peak_trade.errors.CacheCorruptionError`
-  (digest mismatch / missing sidecar) when verifying;
-- after the sidecar rename: the new content.
+- before the first rename: the old content (plus a temp file that
+  :func:`clean_stale_temp_files` removes);
+- after the transition sidecar: the old content before the data rename, the
+  new content after it (both digests are accepted);
+- after the last rename: the new content.
 
-Never silently wrong data: a verified read returns bytes whose SHA-256 equals
-the recorded digest, and a digest is only ever recorded for bytes that were
-completely written and fsynced. The window between the renames is two
-back-to-back ``rename`` calls, because both temp files are prepared first.
-A reader racing a *live* writer may read the old sidecar and the new data;
-it notices that the sidecar changed meanwhile and reads again.
+On a first write (no old digest) a kill between the sidecar and the data
+rename reads as "file not found", i.e. the old state. A
+:class:`~peak_trade.errors.CacheCorruptionError` therefore means real damage
+(or a power loss that persisted only some renames), never a half-finished
+write, and a verified read never returns bytes whose digest was not recorded.
+A reader racing a *live* writer may read the sidecar before and the data after
+a rename; it notices that the sidecar changed and reads again.
 
 Reading with ``verify_checksum=True`` reads the file into memory once, hashes
 that buffer and parses the same buffer.
@@ -67,7 +69,7 @@ from peak_trade.data._fs import (
     io_error,
     is_temp_name,
     open_atomic,
-    read_sidecar,
+    read_sidecar_digests,
     sidecar_path,
     try_remove_stale_temp,
 )
@@ -345,10 +347,10 @@ def _read_bytes(path: Path) -> bytes:
 
 def _read_verified(path: Path) -> bytes:
     """Read sidecar then data; retry if a live writer swapped the sidecar meanwhile."""
-    expected = read_sidecar(path)
+    accepted = read_sidecar_digests(path)
     for _ in range(_READ_ATTEMPTS):
         data = _read_bytes(path)
-        if expected is None:
+        if accepted is None:
             raise CacheCorruptionError(
                 f"No checksum sidecar for {str(path)!r}",
                 hint="Re-create the file with atomic_write(..., checksum=True), or read it "
@@ -356,20 +358,23 @@ def _read_verified(path: Path) -> bytes:
                 context={"path": str(path), "sidecar": str(sidecar_path(path))},
             )
         actual = hashlib.sha256(data).hexdigest()
-        if actual == expected:
+        if actual in accepted:
             return data
-        again = read_sidecar(path)
-        if again == expected:
+        again = read_sidecar_digests(path)
+        if again == accepted:
             break
-        expected = again
+        accepted = again
+    context: dict[str, Any] = {
+        "path": str(path),
+        "expected": accepted[0] if accepted else None,
+        "actual": actual,
+        "size": len(data),
+    }
+    if accepted and len(accepted) > 1:
+        context["accepted"] = list(accepted)
     raise CacheCorruptionError(
         f"Checksum mismatch for {str(path)!r}: the file is corrupt or was half-replaced",
-        context={
-            "path": str(path),
-            "expected": expected,
-            "actual": actual,
-            "size": len(data),
-        },
+        context=context,
     )
 
 
