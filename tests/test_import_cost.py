@@ -32,3 +32,10 @@ def test_base_layer_and_store_are_light() -> None:
         "store_from_url('memory://').set('k', b'v')"
     )
     assert not {m.split(".")[0] for m in loaded} & set(HEAVY)
+
+
+def test_data_package_and_repro_are_light_until_used() -> None:
+    loaded = _modules_after("import peak_trade.data, peak_trade.repro\nfrom peak_trade import data")
+    assert not {m.split(".")[0] for m in loaded} & set(HEAVY)
+    used = _modules_after("from peak_trade.data import validate_ohlcv")
+    assert {"pandas", "numpy"} <= {m.split(".")[0] for m in used}
