@@ -62,13 +62,13 @@ def main(argv: list[str]) -> int:
     mode, target = argv[0], Path(argv[1])
     if mode in ("loop", "hold"):
         _bare_import()
-    from peak_trade.data._fs import atomic_write_bytes, open_atomic
+    from peak_trade.data._fs import atomic_write_bytes, is_temp_name, open_atomic
 
     if mode == "hold":
         with open_atomic(target, checksum=True) as writer:
             writer.write(b"partial content of a write in progress")
             writer.flush()
-            temps = [p.name for p in target.parent.iterdir() if p.name.endswith(".tmp")]
+            temps = [p.name for p in target.parent.iterdir() if is_temp_name(p.name)]
             _say("HOLD " + " ".join(temps))
             sys.stdin.readline()
         _say("E 0")
