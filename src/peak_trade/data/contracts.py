@@ -442,6 +442,9 @@ class _Checker:
     violations: list[Violation] = field(default_factory=list)
     checked: list[Rule] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # (min, max) spacing of the time axis when it is already sorted and unique:
+    # lets strict mode prove a regular grid without another pass over the data.
+    spacing: tuple[int, int] | None = None
 
     # -- helpers
 
@@ -561,7 +564,9 @@ class _Checker:
         if t.size < 2:
             return t
         diff = np.diff(t)
-        if diff.min() > 0:  # the common case: strictly increasing
+        lo = int(diff.min())
+        if lo > 0:  # the common case: strictly increasing
+            self.spacing = (lo, int(diff.max()))
             return t
         descending = diff < 0
         n_desc = int(np.count_nonzero(descending))
@@ -596,7 +601,7 @@ class _Checker:
         """Strict mode: missing candles and off-boundary timestamps against the timeframe."""
         inferred = False
         if timeframe is None:
-            step = _infer_step(unique)
+            step = _infer_step(unique, self.spacing)
             timeframe = None if step is None else _format_timeframe(step)
             if timeframe is None:
                 why = (
@@ -615,6 +620,8 @@ class _Checker:
         self.checked += [Rule.MISSING_CANDLES, Rule.MISALIGNED_TIMESTAMPS]
         if unique.size == 0:
             return timeframe, inferred
+        if self.spacing == (step, step) and (int(unique[0]) - _anchor(step)) % step == 0:
+            return timeframe, inferred  # a regular grid on the boundaries: nothing to find
         off = (unique - _anchor(step)) % step
         slots = unique
         if off.any():
@@ -772,7 +779,7 @@ class _Checker:
             self._add(rule, n, self._examples(mask), f"{_plural(n, 'row')} {what}")
 
 
-def _infer_step(unique: I64) -> int | None:
+def _infer_step(unique: I64, spacing: tuple[int, int] | None) -> int | None:
     """The most common spacing of sorted unique timestamps, or None with < 2 of them.
 
     A strided sample proposes a candidate; when it covers more than half of all
@@ -781,6 +788,8 @@ def _infer_step(unique: I64) -> int | None:
     """
     if unique.size < 2:
         return None
+    if spacing is not None and spacing[0] == spacing[1]:
+        return spacing[0]
     diff = np.diff(unique)
     lo, hi = int(diff.min()), int(diff.max())
     if lo == hi:
