@@ -268,8 +268,8 @@ def _contend(url: str, barrier: Any, go: Any, release: Any, out: Any) -> None:
     )
     with contextlib.suppress(Boom):
         breaker.call(_raise_boom)()
-    barrier.wait()
-    go.wait(60)
+    barrier.wait(240)  # generous: spawning six interpreters on a loaded 2-core CI box
+    go.wait(240)
 
     def trial() -> None:
         out.put("trial")
@@ -311,11 +311,11 @@ def test_exactly_one_process_sends_the_trial(
     procs = [ctx.Process(target=_contend, args=(url, barrier, go, release, out)) for _ in range(n)]
     for p in procs:
         p.start()
-    barrier.wait(60)  # every process has tripped its breaker (open for 1 ms)
+    barrier.wait(240)  # every process has tripped its breaker (open for 1 ms)
     with store_from_url(url) as store:
         store.delete("breaker:exchange")  # the open period is over: no waiting on real time
     go.set()
-    results = [out.get(timeout=60) for _ in range(n)]
+    results = [out.get(timeout=240) for _ in range(n)]
     release.set()
     for p in procs:
         p.join(60)
