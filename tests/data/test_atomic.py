@@ -438,10 +438,13 @@ def test_parent_that_is_a_file_is_an_io_error_with_a_hint(tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
 
 
+@pytest.mark.parametrize("what", ["chunks", "dataframe"])
 def test_disk_full_mid_write_is_an_io_error_and_leaves_the_target_untouched(
-    existing: tuple[Path, bytes, bytes], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str
 ) -> None:
-    path, content, sidecar = existing
+    path = tmp_path / "target.parquet"
+    atomic_write(ohlcv(10), path)
+    content, sidecar = path.read_bytes(), sidecar_path(path).read_bytes()
     real_write = os.write
     calls = {"n": 0}
 
@@ -451,14 +454,43 @@ def test_disk_full_mid_write_is_an_io_error_and_leaves_the_target_untouched(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_write(fd, data)
 
+    frame = ohlcv(200_000, freq="min")  # ~10 MB through pyarrow
+    chunks = [os.urandom(1 << 20)] * 4
+
+    def write() -> object:
+        if what == "chunks":
+            return atomic_write_bytes(path, chunks, checksum=True)
+        return atomic_write(frame, path)
+
     monkeypatch.setattr(_fs.os, "write", failing_write)
     with pytest.raises(PeakTradeError) as info:
-        atomic_write_bytes(path, [os.urandom(1 << 20)] * 4, checksum=True)
+        write()
     monkeypatch.undo()
+    assert not isinstance(info.value, InvalidArgumentError | CacheCorruptionError)
     assert "disk is full" in (info.value.hint or "")
     assert info.value.context["errno"] == "ENOSPC"
+    assert info.value.context["path"] == str(path)
     assert isinstance(info.value.__cause__, OSError)
     _assert_untouched(path, content, sidecar)
+
+
+def test_hashing_writer_digest_covers_mixed_writes_and_copies_mutable_buffers(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(3)
+    pieces: list[bytes] = []
+    with _fs.open_atomic(tmp_path / "x.bin", checksum=True) as writer:
+        for size in [10, 5000, 3 << 20, 7, 1 << 20, 900_000, 2 << 20, 1, 0, 4 << 20]:
+            piece = rng.bytes(size)
+            pieces.append(piece)
+            mutable = bytearray(piece)
+            assert writer.write(memoryview(mutable) if size % 2 else mutable) == size
+            mutable[:] = b"\x00" * size  # the caller reuses its buffer at once
+    expected = b"".join(pieces)
+    assert writer.size == len(expected)
+    assert writer.hexdigest() == hashlib.sha256(expected).hexdigest()
+    assert (tmp_path / "x.bin").read_bytes() == expected
+    assert read_sidecar(tmp_path / "x.bin") == hashlib.sha256(expected).hexdigest()
 
 
 def test_failed_data_rename_never_leaves_a_digest_for_data_that_is_not_there(

@@ -64,8 +64,10 @@ import fcntl
 import hashlib
 import io
 import os
+import queue
 import re
 import secrets
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -94,6 +96,7 @@ SIDECAR_SUFFIX = ".sha256"
 # and the text encoders emit many small pieces, and one syscall plus one hash
 # update per MiB is far cheaper than one per piece.
 _BUFFER_SIZE = 1 << 20
+_QUEUE_CHUNKS = 8
 
 # ".<name>.<pid>.<16 hex>.tmp" -- specific enough that cleanup never touches a
 # user's own dot-files that merely end in ".tmp".
@@ -240,11 +243,20 @@ def read_sidecar_digests(path: Path) -> tuple[str, ...] | None:
 class HashingWriter:
     """A binary, write-only file object that SHA-256-hashes every byte it writes.
 
-    Small writes are gathered into a 1 MiB buffer (hash and ``os.write`` once
-    per MiB); large ones go straight through. ``tell()`` counts bytes accepted,
-    which is what pyarrow's ``PythonFile`` asks for. ``close()`` only flushes:
-    the file descriptor belongs to :func:`open_atomic`, which must still
-    ``fsync`` and rename it after a serialiser has "closed" its sink.
+    Small writes are gathered into 1 MiB chunks (hash and ``os.write`` once
+    per MiB). Chunks go to a helper thread that hashes and writes them while
+    the caller (pyarrow compressing the next pages, say) carries on: both
+    ``hashlib`` and ``os.write`` release the GIL, so on two cores the digest
+    costs almost no wall time. Only immutable ``bytes`` or our own buffers are
+    handed over; other large buffers are copied first, since the caller may
+    reuse them. The thread starts at the first full chunk, so small files
+    never start one, and at most ``_QUEUE_CHUNKS`` chunks are in flight.
+
+    An error in the helper (disk full) is raised by the next ``write`` or by
+    ``flush``/``close``. ``tell()`` counts bytes accepted, which is what
+    pyarrow's ``PythonFile`` asks for. ``close()`` flushes and waits but does
+    not close the descriptor: that belongs to :func:`open_atomic`, which must
+    still ``fsync`` and rename the file after a serialiser "closed" its sink.
     """
 
     def __init__(self, fd: int, path: Path, *, hashing: bool = True) -> None:
@@ -254,6 +266,9 @@ class HashingWriter:
         self._buf = bytearray()
         self._size = 0
         self._closed = False
+        self._queue: queue.Queue[bytes | bytearray | None] = queue.Queue(_QUEUE_CHUNKS)
+        self._worker: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     # --- the io.RawIOBase-like surface serialisers use -----------------------
     @property
@@ -282,25 +297,44 @@ class HashingWriter:
     def write(self, data: bytes | bytearray | memoryview) -> int:
         if self._closed:
             raise ValueError("write to a closed HashingWriter")
+        self._raise_helper_error()
         view = memoryview(data).cast("B")
         n = view.nbytes
         if n >= _BUFFER_SIZE:
-            self._drain()
-            self._emit(view)
+            self._hand_over_buffer()
+            self._submit(data if isinstance(data, bytes) else view.tobytes())
         else:
             self._buf += view
             if len(self._buf) >= _BUFFER_SIZE:
-                self._drain()
+                self._hand_over_buffer()
         self._size += n
         return n
 
     def flush(self) -> None:
-        self._drain()
+        """Write out everything accepted so far and wait until it is written."""
+        if self._worker is None:
+            if self._buf:
+                chunk, self._buf = self._buf, bytearray()
+                self._process(chunk)
+            return
+        self._hand_over_buffer()
+        self._queue.join()
+        self._raise_helper_error()
 
     def close(self) -> None:
         if not self._closed:
-            self._drain()
-            self._closed = True
+            try:
+                self.flush()
+            finally:
+                self._closed = True
+                self._stop()
+
+    def abort(self) -> None:
+        """Stop the helper thread without writing what is still queued."""
+        self._closed = True
+        if self._error is None:
+            self._error = _Aborted()
+        self._stop()
 
     def __enter__(self) -> HashingWriter:
         return self
@@ -311,7 +345,10 @@ class HashingWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
     # --- results ----------------------------------------------------------------
     @property
@@ -320,17 +357,51 @@ class HashingWriter:
         return self._size
 
     def hexdigest(self) -> str | None:
-        """Hex SHA-256 of everything written (after a flush), or ``None`` if not hashing."""
-        self._drain()
+        """Hex SHA-256 of everything written, or ``None`` if not hashing."""
+        if not self._closed:
+            self.flush()
         return None if self._hash is None else self._hash.hexdigest()
 
     # --- internals -----------------------------------------------------------
-    def _drain(self) -> None:
+    def _hand_over_buffer(self) -> None:
         if self._buf:
-            self._emit(memoryview(self._buf))
-            self._buf = bytearray()
+            chunk, self._buf = self._buf, bytearray()
+            self._submit(chunk)
 
-    def _emit(self, view: memoryview) -> None:
+    def _submit(self, chunk: bytes | bytearray) -> None:
+        if self._worker is None:
+            self._worker = threading.Thread(
+                target=self._run, name="peak-trade-hashing-writer", daemon=True
+            )
+            self._worker.start()
+        self._queue.put(chunk)
+        self._raise_helper_error()
+
+    def _run(self) -> None:
+        while True:
+            chunk = self._queue.get()
+            try:
+                if chunk is None:
+                    return
+                if self._error is None:
+                    self._process(chunk)
+            except BaseException as exc:  # noqa: BLE001 -- re-raised in the caller's thread
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def _stop(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            self._queue.put(None)
+            worker.join()
+
+    def _raise_helper_error(self) -> None:
+        if self._error is not None and not isinstance(self._error, _Aborted):
+            raise self._error
+
+    def _process(self, chunk: bytes | bytearray) -> None:
+        view = memoryview(chunk)
         if self._hash is not None:
             self._hash.update(view)  # releases the GIL for large chunks
         try:
@@ -339,6 +410,10 @@ class HashingWriter:
                 view = view[written:]
         except OSError as exc:
             raise io_error(exc, "write temp file for", self._path) from exc
+
+
+class _Aborted(Exception):
+    """Marks a writer stopped by :meth:`HashingWriter.abort` (never raised)."""
 
 
 def _create_locked_temp(path: Path) -> tuple[int, Path]:
@@ -418,7 +493,7 @@ def open_atomic(
     _ensure_parent(path)
     fd, tmp = _create_locked_temp(path)
     side_temps: list[Path] = []
-    writer = HashingWriter(fd, tmp, hashing=checksum)
+    writer = HashingWriter(fd, path, hashing=checksum)
     try:
         try:
             yield writer
@@ -442,6 +517,7 @@ def open_atomic(
         if fsync:
             fsync_dir(path.parent)
     except BaseException:
+        writer.abort()  # the helper thread must be gone before the descriptor is
         for leftover in (tmp, *side_temps):
             _unlink_quietly(leftover)
         raise
