@@ -593,3 +593,15 @@ def test_fs_module_imports_no_heavy_libraries() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_read_file_hashed_matches_hashlib_across_pieces(tmp_path: Path) -> None:
+    raw = os.urandom((8 << 20) * 2 + 12345)  # three 8 MiB read pieces
+    path = tmp_path / "big.bin"
+    path.write_bytes(raw)
+    data, digest = _fs.read_file_hashed(path)
+    assert data == raw
+    assert digest == hashlib.sha256(raw).hexdigest() == sha256_file(path)
+    assert _fs.read_file_hashed(path, hashing=False)[1] is None
+    (tmp_path / "empty").write_bytes(b"")
+    assert _fs.read_file_hashed(tmp_path / "empty") == (bytearray(), hashlib.sha256().hexdigest())

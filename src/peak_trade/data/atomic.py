@@ -51,7 +51,6 @@ that buffer and parses the same buffer.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -69,6 +68,7 @@ from peak_trade.data._fs import (
     io_error,
     is_temp_name,
     open_atomic,
+    read_file_hashed,
     read_sidecar_digests,
     sidecar_path,
     try_remove_stale_temp,
@@ -294,7 +294,7 @@ def atomic_read(
     """
     target = Path(path)
     fmt = _read_format(target, format)
-    data = _read_verified(target) if verify_checksum else _read_bytes(target)
+    data = _read_verified(target) if verify_checksum else _read_bytes(target, hashing=False)[0]
     return _parse(data, fmt, target)
 
 
@@ -332,9 +332,9 @@ def _read_format(path: Path, format: FileFormat | None) -> FileFormat:
     return format
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, *, hashing: bool) -> tuple[bytearray, str | None]:
     try:
-        return path.read_bytes()
+        return read_file_hashed(path, hashing=hashing)
     except FileNotFoundError as exc:
         raise PeakTradeError(
             f"Cache file {str(path)!r} does not exist",
@@ -345,11 +345,11 @@ def _read_bytes(path: Path) -> bytes:
         raise io_error(exc, "read", path) from exc
 
 
-def _read_verified(path: Path) -> bytes:
-    """Read sidecar then data; retry if a live writer swapped the sidecar meanwhile."""
+def _read_verified(path: Path) -> bytearray:
+    """Read sidecar then data (hashed while read); retry if a live writer swapped the sidecar."""
     accepted = read_sidecar_digests(path)
     for _ in range(_READ_ATTEMPTS):
-        data = _read_bytes(path)
+        data, actual = _read_bytes(path, hashing=accepted is not None)
         if accepted is None:
             raise CacheCorruptionError(
                 f"No checksum sidecar for {str(path)!r}",
@@ -357,7 +357,6 @@ def _read_verified(path: Path) -> bytes:
                 "with verify_checksum=False if you trust it.",
                 context={"path": str(path), "sidecar": str(sidecar_path(path))},
             )
-        actual = hashlib.sha256(data).hexdigest()
         if actual in accepted:
             return data
         again = read_sidecar_digests(path)
@@ -378,10 +377,10 @@ def _read_verified(path: Path) -> bytes:
     )
 
 
-def _parse(data: bytes, fmt: FileFormat, path: Path) -> Any:
+def _parse(data: bytearray, fmt: FileFormat, path: Path) -> Any:
     """Parse bytes already read (and verified); garbled bytes are cache corruption."""
     if fmt == "bytes":
-        return data
+        return bytes(data)
     try:
         if fmt == "parquet":
             return _parse_parquet(data)
@@ -398,8 +397,8 @@ def _parse(data: bytes, fmt: FileFormat, path: Path) -> Any:
         ) from exc
 
 
-def _parse_parquet(data: bytes) -> pd.DataFrame:
-    table = pq.read_table(pa.BufferReader(data))
+def _parse_parquet(data: bytearray) -> pd.DataFrame:
+    table = pq.read_table(pa.BufferReader(pa.py_buffer(data)))  # no copy
     df: pd.DataFrame = table.to_pandas()
     raw = (table.schema.metadata or {}).get(_META_KEY)
     if raw is not None:
