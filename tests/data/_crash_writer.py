@@ -8,7 +8,7 @@ Modes::
 
 Progress goes to stdout, one flushed line per event, so the parent knows what
 was in flight when it killed us: ``READY``, ``B <seq> <payload>`` just before a
-write starts, ``E <seq>`` right after it returned (``hold`` prints ``HOLD <temp>``).
+write starts, ``E <seq> <seconds>`` right after it returned (``hold`` prints ``HOLD <temp>``).
 
 Startup must be quick (the crash test spawns hundreds of these): ``loop`` and
 ``hold`` import only ``peak_trade.errors`` and ``peak_trade.data._fs``, through
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import sys
+import time
 import types
 from functools import lru_cache
 from pathlib import Path
@@ -87,11 +88,12 @@ def main(argv: list[str]) -> int:
     while True:
         index = (first + seq) % 2
         _say(f"B {seq} {index}")
+        start = time.perf_counter()
         if mode == "loop":
             atomic_write_bytes(target, contents[index], checksum=True)  # type: ignore[arg-type]
         else:
             atomic_write(contents[index], target, checksum=True)  # type: ignore[arg-type]
-        _say(f"E {seq}")
+        _say(f"E {seq} {time.perf_counter() - start:.6f}")
         seq += 1
 
 

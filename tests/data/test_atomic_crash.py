@@ -7,6 +7,8 @@ sleeps a random (seeded) fraction of a write's duration and SIGKILLs the
 child. Whatever the moment, ``atomic_read(verify_checksum=True)`` must return
 exactly the last completed content or the in-flight one, or raise
 ``CacheCorruptionError``; anything else (a torn file, a mix) fails the test.
+With the transition sidecar (see ``peak_trade.data._fs``) even the error must
+not happen for a SIGKILL, and the tests assert that too.
 Temp files left behind prove the kill landed mid-write; they must be exactly
 what ``clean_stale_temp_files`` removes.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -111,6 +114,7 @@ def _run_trials(
     else:
         atomic_write(initial, target, checksum=True)  # type: ignore[arg-type]
     state = 0  # index of the content on disk, or CORRUPT
+    durations: list[float] = []
     tally = Tally()
     for _ in range(trials):
         first = 1 - state if state in (0, 1) else 0
@@ -119,10 +123,14 @@ def _run_trials(
         _wait_for(proc, "READY", lines)
         for _ in range(rng.randrange(1, 3)):  # land in the 1st or 2nd write
             _wait_for(proc, "B ", lines)
-        time.sleep(rng.uniform(0.0, 2.0 * write_seconds))  # random kill moment, not a sync wait
+        # A random kill moment (not a synchronisation wait) spread over a whole write.
+        time.sleep(rng.uniform(0.0, 1.25 * write_seconds))
         _kill_and_collect(proc, lines)
 
         completed, flying = _in_flight(lines, state)
+        durations += [float(line.split()[2]) for line in lines if line.startswith("E ")]
+        if durations:  # how long this child's writes really take, on this machine
+            write_seconds = statistics.median(durations[-50:])
         leftovers = _temp_files(target.parent)
         if leftovers:
             tally.mid_write += 1
@@ -131,15 +139,7 @@ def _run_trials(
 
         try:
             seen = read_as(atomic_read(target, verify_checksum=True))
-        except CacheCorruptionError as exc:
-            print(
-                "CORRUPT",
-                state,
-                lines,
-                exc.context.get("expected"),
-                exc.context.get("actual"),
-                file=sys.stderr,
-            )
+        except CacheCorruptionError:
             tally.outcomes["corrupt"] += 1
             state = CORRUPT
             continue
@@ -198,13 +198,16 @@ def test_sigkill_during_byte_writes_never_yields_torn_content(tmp_path: Path) ->
         tallies = list(pool.map(lane, range(lanes)))
     outcomes = sum((t.outcomes for t in tallies), Counter[str]())
     mid_write = sum(t.mid_write for t in tallies)
-    print(outcomes, mid_write)
     assert sum(outcomes.values()) == trials
     assert set(outcomes) <= {"old", "new", "corrupt"}
     # Both sides of the race were hit, and a real share of kills landed mid-write.
-    assert outcomes["old"] >= trials // 10, outcomes
-    assert outcomes["new"] >= trials // 10, outcomes
-    assert mid_write >= trials // 4, mid_write
+    # The transition sidecar leaves no window for a mismatch: a kill never corrupts.
+    assert outcomes["corrupt"] == 0, outcomes
+    # Most kills landed mid-write and the old content survived them. ("new", a kill
+    # after the rename but before the child said so, needs a slow directory fsync;
+    # it is counted, not required: on tmpfs the window is microseconds.)
+    assert outcomes["old"] >= trials // 4, outcomes
+    assert mid_write >= trials // 4, (mid_write, outcomes)
 
 
 ROWS = 100_000  # ~4.8 MB of float64 + index: a parquet write takes tens of ms
@@ -236,5 +239,37 @@ def test_sigkill_during_dataframe_writes(tmp_path: Path) -> None:
         write_seconds=0.08,
     )
     assert sum(tally.outcomes.values()) == trials
-    assert tally.outcomes["old"] + tally.outcomes["new"] >= 1, tally
-    assert tally.mid_write >= 1, tally
+    assert tally.outcomes["corrupt"] == 0, tally
+    assert tally.outcomes["old"] >= 1, tally
+    assert tally.mid_write >= trials // 4, tally
+
+
+def test_readers_racing_a_live_writer_see_only_whole_contents(tmp_path: Path) -> None:
+    """No kill here: a writer replaces the file non-stop while we read it."""
+    size = 1 << 20
+    target = tmp_path / "blob.bin"
+    from peak_trade.data._fs import atomic_write_bytes
+
+    atomic_write_bytes(target, payload(0, size), checksum=True)
+    proc = _spawn(["loop", str(target), str(size), "1"], bare=True)
+    lines: list[str] = []
+    seen: Counter[str] = Counter()
+    try:
+        _wait_for(proc, "READY", lines)
+        for _ in range(300):
+            try:
+                value = atomic_read(target)
+            except CacheCorruptionError:
+                seen["corrupt"] += 1
+                continue
+            assert value in (payload(0, size), payload(1, size)), "torn read"
+            seen[f"payload{value[0]}"] += 1
+    finally:
+        _kill_and_collect(proc, lines)
+    clean_stale_temp_files(tmp_path)
+    assert seen["payload0"] > 0, seen
+    assert seen["payload1"] > 0, seen
+    # The transition sidecar plus the reader's re-read make a mismatch during a
+    # live replacement all but impossible; a reader descheduled across several
+    # replacements may still give up, which is loud, not wrong.
+    assert seen["corrupt"] <= 3, seen
