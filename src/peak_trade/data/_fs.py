@@ -13,8 +13,8 @@ The write protocol (:func:`open_atomic`, :func:`atomic_write_bytes`):
    a live writer owns the file; the kernel drops it when the writer dies, so a
    crashed writer's leftovers are recognisable without trusting PIDs.
 2. Stream the bytes out through :class:`HashingWriter`: every byte is hashed on
-   its way to the file, so the digest describes exactly what was written and
-   the file is never re-read.
+   its way to the file (on a helper thread, overlapping the serialiser), so
+   the digest describes exactly what was written and the file is never re-read.
 3. ``fsync`` the file. With ``checksum``, write and ``fsync`` the sidecar temp
    file(s) too (``"<hexdigest>  <name>\n"``, the ``sha256sum -c`` format).
 4. Rename, sidecar before data, then ``fsync`` the directory once:
@@ -48,7 +48,8 @@ Writing *without* checksum removes an existing sidecar first (before the
 rename), so a stale digest can never vouch for, or falsely reject, new data.
 
 On any failure before the renames the temp files are removed and the target
-and its sidecar are untouched.
+and its sidecar are untouched. If the data rename itself fails after the
+transition sidecar is in place, the sidecar still accepts the old data.
 
 OS errors are wrapped: integrity problems raise ``CacheCorruptionError``; I/O
 problems (permission denied, disk full, a path component that is a file) raise
@@ -86,6 +87,7 @@ __all__ = [
     "read_file_hashed",
     "read_sidecar",
     "read_sidecar_digests",
+    "sidecar_text",
     "sha256_file",
     "sidecar_path",
     "temp_path_for",
