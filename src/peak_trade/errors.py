@@ -19,6 +19,8 @@ The tree::
     ├── ConfigError                         a config value is unknown, mistyped or out of range
     ├── DataContractError                   market data violates the OHLCV contract
     ├── CacheCorruptionError                a cached file does not match its checksum or manifest
+    ├── CacheIOError                        a data file cannot be read or written (disk, rights)
+    │   └── CacheFileNotFoundError          the file does not exist
     ├── BacktestInvariantError              a backtest engine invariant was broken
     ├── ProviderError                       an external service (exchange, API) failed
     │   └── ExchangeError
@@ -61,6 +63,8 @@ __all__ = [
     "BacktestInvariantError",
     "BulkheadFullError",
     "CacheCorruptionError",
+    "CacheFileNotFoundError",
+    "CacheIOError",
     "CircuitOpenError",
     "ConfigError",
     "DataContractError",
@@ -161,6 +165,23 @@ class CacheCorruptionError(PeakTradeError):
     """A cached file does not match its checksum or its manifest entry."""
 
     default_hint = "Delete the file (and its .sha256 sidecar) and fetch the data again."
+
+
+class CacheIOError(PeakTradeError):
+    """A data file could not be read or written: disk full, permissions, a bad path.
+
+    The ``OSError`` is the ``__cause__``; ``context["errno"]`` names its code.
+    Deliberately not an ``OSError`` itself: the package's own ``except OSError``
+    clauses around file handling must never mistake it for a raw driver error.
+    """
+
+    default_hint = "Check that the path is valid, writable and on a healthy disk."
+
+
+class CacheFileNotFoundError(CacheIOError):
+    """The data file does not exist."""
+
+    default_hint = "Write it first (atomic_write), or check the path."
 
 
 class BacktestInvariantError(PeakTradeError):

@@ -38,7 +38,12 @@ from peak_trade.data.atomic import (
     atomic_write,
     clean_stale_temp_files,
 )
-from peak_trade.errors import CacheCorruptionError, InvalidArgumentError, PeakTradeError
+from peak_trade.errors import (
+    CacheCorruptionError,
+    CacheFileNotFoundError,
+    InvalidArgumentError,
+    PeakTradeError,
+)
 
 WRITER = Path(__file__).with_name("_crash_writer.py")
 
@@ -341,6 +346,7 @@ def test_missing_file_is_a_clear_not_found_error(tmp_path: Path) -> None:
         with pytest.raises(PeakTradeError) as info:
             atomic_read(path, verify_checksum=verify)
         assert not isinstance(info.value, CacheCorruptionError)
+        assert isinstance(info.value, CacheFileNotFoundError)
         assert info.value.context == {"path": str(path), "reason": "not_found"}
         assert isinstance(info.value.__cause__, FileNotFoundError)
 

@@ -74,7 +74,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from peak_trade.errors import CacheCorruptionError, PeakTradeError
+from peak_trade.errors import CacheCorruptionError, CacheIOError, PeakTradeError
 
 __all__ = [
     "SIDECAR_SUFFIX",
@@ -125,7 +125,7 @@ _ERRNO_HINTS: dict[int, str] = {
 }
 
 
-def io_error(exc: OSError, operation: str, path: Path) -> PeakTradeError:
+def io_error(exc: OSError, operation: str, path: Path) -> CacheIOError:
     """Wrap an ``OSError`` in a ``PeakTradeError`` with a hint chosen by ``errno``.
 
     One place decides the wrapping, so when :mod:`peak_trade.errors` gains a
@@ -134,7 +134,7 @@ def io_error(exc: OSError, operation: str, path: Path) -> PeakTradeError:
     """
     code = exc.errno if exc.errno is not None else 0
     hint = _ERRNO_HINTS.get(code, "Check that the path is valid, writable and on a healthy disk.")
-    return PeakTradeError(
+    return CacheIOError(
         f"Could not {operation} {str(path)!r}: {exc.strerror or exc}",
         hint=hint,
         context={

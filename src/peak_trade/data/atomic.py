@@ -73,7 +73,12 @@ from peak_trade.data._fs import (
     sidecar_path,
     try_remove_stale_temp,
 )
-from peak_trade.errors import CacheCorruptionError, InvalidArgumentError, PeakTradeError
+from peak_trade.errors import (
+    CacheCorruptionError,
+    CacheFileNotFoundError,
+    InvalidArgumentError,
+    PeakTradeError,
+)
 from peak_trade.logging import get_logger
 
 __all__ = [
@@ -336,7 +341,7 @@ def _read_bytes(path: Path, *, hashing: bool) -> tuple[bytearray, str | None]:
     try:
         return read_file_hashed(path, hashing=hashing)
     except FileNotFoundError as exc:
-        raise PeakTradeError(
+        raise CacheFileNotFoundError(
             f"Cache file {str(path)!r} does not exist",
             hint="Write it first (atomic_write), or check the path.",
             context={"path": str(path), "reason": "not_found"},
