@@ -480,6 +480,12 @@ class _Checker:
             Violation(rule, int(count), examples, message, tuple((per_column or {}).items()))
         )
 
+    def _add_rows(self, rule: Rule, rows: BoolArr, per_column: dict[str, int], what: str) -> None:
+        """A row-level violation: ``rows`` marks the bad rows, ``per_column`` counts them."""
+        n = int(np.count_nonzero(rows))
+        cols = ", ".join(f"{c}: {k:,}" for c, k in per_column.items())
+        self._add(rule, n, self._examples(rows), f"{_plural(n, 'row')} {what} ({cols})", per_column)
+
     # -- schema
 
     def columns(self) -> None:
@@ -686,25 +692,9 @@ class _Checker:
                 inf_cols[name] = n
                 inf_rows = isinf if inf_rows is None else np.logical_or(inf_rows, isinf)
         if nan_rows is not None and not allow_nan:
-            n = int(np.count_nonzero(nan_rows))
-            cols = ", ".join(f"{c}: {k:,}" for c, k in nan_cols.items())
-            self._add(
-                Rule.NAN_VALUES,
-                n,
-                self._examples(nan_rows),
-                f"{_plural(n, 'row')} with NaN ({cols})",
-                nan_cols,
-            )
+            self._add_rows(Rule.NAN_VALUES, nan_rows, nan_cols, "with NaN")
         if inf_rows is not None:
-            n = int(np.count_nonzero(inf_rows))
-            cols = ", ".join(f"{c}: {k:,}" for c, k in inf_cols.items())
-            self._add(
-                Rule.INFINITE_VALUES,
-                n,
-                self._examples(inf_rows),
-                f"{_plural(n, 'row')} with +/-inf ({cols})",
-                inf_cols,
-            )
+            self._add_rows(Rule.INFINITE_VALUES, inf_rows, inf_cols, "with +/-inf")
         if nan_rows is None:
             return inf_rows
         if inf_rows is None:
@@ -735,15 +725,7 @@ class _Checker:
                     bad_cols[name] = n
                     bad_rows = mask if bad_rows is None else np.logical_or(bad_rows, mask)
             if bad_rows is not None:
-                n = int(np.count_nonzero(bad_rows))
-                cols = ", ".join(f"{c}: {k:,}" for c, k in bad_cols.items())
-                self._add(
-                    Rule.NON_POSITIVE_PRICE,
-                    n,
-                    self._examples(bad_rows),
-                    f"{_plural(n, 'row')} with a price <= 0 ({cols})",
-                    bad_cols,
-                )
+                self._add_rows(Rule.NON_POSITIVE_PRICE, bad_rows, bad_cols, "with a price <= 0")
         o, h, lo, c = (vals.get(name) for name in _PRICE_COLUMNS)
         if h is not None and o is not None and c is not None:
             self._relation(

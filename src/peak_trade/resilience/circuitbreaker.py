@@ -808,8 +808,6 @@ class CircuitBreaker:
         :class:`_BreakerCore`); the one lock acquisition of a call is in ``_after_*``.
         """
         core = self._core
-        if self._fleet is not None and self._mono() >= self._next_sync:
-            self._sync(self._fleet)
         permit = core.generation
         if not core.admits:
             permit = self._permit()
@@ -939,12 +937,34 @@ class CircuitBreaker:
         if changes:
             self._publish_changes(changes)
             self._share(changes)
-        fleet = self._fleet
-        if fleet is not None and fleet.failures_dirty and core.state is _CLOSED:
-            fleet.record_success()
         bus = self._bus
         if bus is not None and bus.wants(BreakerCallSucceeded):
             bus.publish(BreakerCallSucceeded(self.name, duration))
+
+    # -- a shared breaker adds a sync before and a count reset after; a local one
+    # -- pays nothing for the feature (the shells pick their pair once)
+
+    def _before_shared(self) -> tuple[int, float]:
+        fleet = self._fleet
+        assert fleet is not None
+        if self._mono() >= self._next_sync:
+            self._sync(fleet)
+        return self._before()
+
+    def _after_success_shared(self, token: tuple[int, float]) -> None:
+        self._after_success(token)
+        fleet = self._fleet
+        assert fleet is not None
+        if fleet.failures_dirty and self._core.state is _CLOSED:
+            fleet.record_success()
+
+    def _hooks(
+        self,
+    ) -> tuple[Callable[[], tuple[int, float]], Callable[[tuple[int, float]], None]]:
+        """The (before, after_success) pair for this breaker: shared or local."""
+        if self._fleet is not None:
+            return self._before_shared, self._after_success_shared
+        return self._before, self._after_success
 
     def _after_exception(self, token: tuple[int, float], exc: BaseException) -> None:
         permit, start = token
@@ -983,8 +1003,7 @@ class CircuitBreaker:
         if not self._named:
             self.name = getattr(func, "__qualname__", self.name)
             self._named = True
-        before = self._before
-        after_success = self._after_success
+        before, after_success = self._hooks()
         after_exception = self._after_exception
 
         if inspect.iscoroutinefunction(func):
@@ -1037,7 +1056,7 @@ class _Guard:
         self._token: tuple[int, float] | None = None
 
     def __enter__(self) -> CircuitBreaker:
-        self._token = self._breaker._before()
+        self._token = self._breaker._hooks()[0]()
         return self._breaker
 
     def __exit__(
@@ -1050,7 +1069,7 @@ class _Guard:
         assert token is not None, "guard exited without being entered"
         self._token = None
         if exc is None:
-            self._breaker._after_success(token)
+            self._breaker._hooks()[1](token)
         else:
             self._breaker._after_exception(token, exc)
 
