@@ -344,3 +344,24 @@ def test_outside_cancellation_is_not_turned_into_a_timeout() -> None:
             await task
 
     asyncio.run(main())
+
+
+def test_async_timeouts_do_not_keep_event_loops_alive() -> None:
+    import gc
+    import weakref
+
+    from peak_trade.resilience import Timeout
+
+    @Timeout(5.0)
+    async def quick() -> int:
+        return 1
+
+    refs = []
+    for _ in range(3):
+        loop = asyncio.new_event_loop()
+        assert loop.run_until_complete(quick()) == 1
+        loop.close()
+        refs.append(weakref.ref(loop))
+        del loop
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]

@@ -958,12 +958,36 @@ class CircuitBreaker:
         if fleet.failures_dirty and self._core.state is _CLOSED:
             fleet.record_success()
 
+    # -- the common case, a local breaker nobody times (no bus, no slow-call
+    # -- detection): no clock reads, no duration, no event checks on success
+
+    def _before_untimed(self) -> tuple[int, float]:
+        core = self._core
+        permit = core.generation
+        if not core.admits:
+            permit = self._permit()
+        return permit, _UNTIMED
+
+    def _after_success_untimed(self, token: tuple[int, float]) -> None:
+        core = self._core
+        lock = self._lock
+        lock.acquire()
+        try:
+            core.on_success(token[0], self._mono() if core.needs_time else 0.0, 0.0)
+            changes = self._drain() if core.pending else None
+        finally:
+            lock.release()
+        if changes:
+            self._publish_changes(changes)
+
     def _hooks(
         self,
     ) -> tuple[Callable[[], tuple[int, float]], Callable[[tuple[int, float]], None]]:
-        """The (before, after_success) pair for this breaker: shared or local."""
+        """The (before, after_success) pair for this breaker: shared, untimed or general."""
         if self._fleet is not None:
             return self._before_shared, self._after_success_shared
+        if self._untimed:
+            return self._before_untimed, self._after_success_untimed
         return self._before, self._after_success
 
     def _after_exception(self, token: tuple[int, float], exc: BaseException) -> None:

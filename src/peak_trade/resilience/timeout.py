@@ -83,7 +83,9 @@ class _Watchdog:
     __slots__ = ("_armed_at", "_handle", "_loop", "_pending")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        # weakly: the watchdog is the value of a weak-key dict keyed by this loop,
+        # and a strong reference back would keep every loop alive forever
+        self._loop = weakref.ref(loop)
         self._pending: dict[int, _Expiry] = {}
         self._handle: asyncio.TimerHandle | None = None
         self._armed_at = float("inf")
@@ -99,13 +101,19 @@ class _Watchdog:
     def _arm(self, at: float) -> None:
         if self._handle is not None:
             self._handle.cancel()
+        loop = self._loop()
+        if loop is None:  # pragma: no cover - the loop is gone, and its tasks with it
+            return
         self._armed_at = at
-        self._handle = self._loop.call_at(at, self._fire)
+        self._handle = loop.call_at(at, self._fire)
 
     def _fire(self) -> None:
         self._handle = None
         self._armed_at = float("inf")
-        now = self._loop.time()
+        loop = self._loop()
+        if loop is None:  # pragma: no cover
+            return
+        now = loop.time()
         earliest = float("inf")
         for key, expiry in list(self._pending.items()):
             if expiry.deadline <= now:
@@ -121,12 +129,24 @@ class _Watchdog:
 _watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = (
     weakref.WeakKeyDictionary()
 )
+_ATTR = "_peak_trade_timeout_watchdog"
 
 
 def _watchdog(loop: asyncio.AbstractEventLoop) -> _Watchdog:
-    dog = _watchdogs.get(loop)
+    """The loop's watchdog, kept on the loop itself.
+
+    An attribute makes loop -> watchdog -> timer handle -> loop a plain cycle
+    that the garbage collector frees with a closed loop (a dict keyed by the
+    loop would keep the armed timer, and so the loop, alive forever). Loops that
+    take no attributes (uvloop) fall back to a weak-key dict.
+    """
+    dog: _Watchdog | None = getattr(loop, _ATTR, None)
     if dog is None:
-        dog = _watchdogs[loop] = _Watchdog(loop)
+        dog = _Watchdog(loop)
+        try:
+            setattr(loop, _ATTR, dog)
+        except AttributeError:  # pragma: no cover - loops with __slots__
+            dog = _watchdogs.setdefault(loop, dog)
     return dog
 
 
@@ -185,8 +205,8 @@ class Timeout:
             context={"operation": self.name, "timeout_seconds": self.seconds},
         )
 
-    def _enter_deadline(self) -> tuple[float, Token[float | None]]:
-        """Set this call's deadline (never later than an enclosing one)."""
+    def _enter_deadline(self) -> tuple[float, Token[float | None], float]:
+        """Set this call's deadline (never later than an enclosing one); also return now."""
         now = self._clock.monotonic()
         mine = now + self.seconds
         outer = _deadline.get()
@@ -194,12 +214,12 @@ class Timeout:
             if outer <= now:
                 raise self._error()  # the enclosing deadline has already passed
             mine = min(mine, outer)
-        return mine, _deadline.set(mine)
+        return mine, _deadline.set(mine), now
 
     def _call_sync(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        mine, token = self._enter_deadline()
+        mine, token, _ = self._enter_deadline()
         try:
             if self.mode == "deadline":
                 return func(*args, **kwargs)
@@ -217,11 +237,11 @@ class Timeout:
     async def _call_async(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        mine, token = self._enter_deadline()
+        mine, token, now = self._enter_deadline()
         loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
+        task = asyncio.current_task(loop)
         assert task is not None  # a coroutine awaited by asyncio always runs in a task
-        expiry = _Expiry(task, loop.time() + (mine - self._clock.monotonic()))
+        expiry = _Expiry(task, loop.time() + (mine - now))
         dog = _watchdog(loop)
         dog.add(expiry)
         try:
