@@ -62,13 +62,13 @@ from peak_trade.logging import get_logger
 if TYPE_CHECKING:
     from peak_trade.store import Store
 
-__all__ = ["Fleet", "Verdict", "VerdictKind"]
+__all__ = ["DISABLED", "FORCED", "OPEN", "Fleet", "Verdict", "VerdictKind"]
 
 _log = get_logger("peak_trade.resilience.circuitbreaker")
 
-_OPEN = b"open"
-_FORCED = b"forced"
-_DISABLED = b"disabled"
+OPEN = b"open"
+FORCED = b"forced"
+DISABLED = b"disabled"
 _CLOSED = b"closed"
 _TRIAL = b"trial:"
 
@@ -96,9 +96,9 @@ class Verdict:
 
 _UNKNOWN = Verdict(VerdictKind.UNKNOWN)
 _KINDS = {
-    _OPEN: VerdictKind.OPEN,
-    _FORCED: VerdictKind.FORCED_OPEN,
-    _DISABLED: VerdictKind.DISABLED,
+    OPEN: VerdictKind.OPEN,
+    FORCED: VerdictKind.FORCED_OPEN,
+    DISABLED: VerdictKind.DISABLED,
     _CLOSED: VerdictKind.CLOSED,
 }
 """Record value to verdict; any other value is some worker's ``trial:<id>`` claim."""
@@ -221,7 +221,7 @@ class Fleet:
         """This worker opened the breaker: open it for the fleet, restart the count."""
 
         def act() -> None:
-            self._store.set(self._key, _OPEN, ttl=self.recovery_timeout)
+            self._store.set(self._key, OPEN, ttl=self.recovery_timeout)
             self._reset_failures()
 
         self._write("open", act)
@@ -231,10 +231,10 @@ class Fleet:
 
         def act() -> None:
             if not self._store.compare_and_set(
-                self._key, self.token, _OPEN, ttl=self.recovery_timeout
+                self._key, self.token, OPEN, ttl=self.recovery_timeout
             ):
                 # the claim expired (trial slower than trial_timeout): open anyway
-                self._store.set(self._key, _OPEN, ttl=self.recovery_timeout)
+                self._store.set(self._key, OPEN, ttl=self.recovery_timeout)
 
         self._write("trial_failed", act)
 
@@ -254,8 +254,8 @@ class Fleet:
             if value is None:  # close/reset: tell every worker, like a successful trial
                 self._store.set(self._key, _CLOSED, ttl=self.closed_notice)
                 self._reset_failures()
-            elif value == _OPEN:
-                self._store.set(self._key, _OPEN, ttl=self.recovery_timeout)
+            elif value == OPEN:
+                self._store.set(self._key, OPEN, ttl=self.recovery_timeout)
             else:
                 self._store.set(self._key, value)
 
@@ -279,8 +279,3 @@ class Fleet:
     def record_success(self) -> None:
         """A success ends the fleet's run of failures (only called when it may be non-zero)."""
         self._write("record_success", self._reset_failures)
-
-
-FORCED = _FORCED
-DISABLED = _DISABLED
-OPEN = _OPEN

@@ -819,28 +819,32 @@ class CircuitBreaker:
         """Bring the local state machine in line with the fleet's shared verdict."""
         self._next_sync = self._mono() + fleet.sync_interval
         verdict = fleet.read()
-        kind = verdict.kind
-        if kind is _fleet.VerdictKind.UNKNOWN:
+        if verdict.kind is _fleet.VerdictKind.UNKNOWN:
             return
         with self._lock:
-            core = self._core
-            now = self._mono()
-            if kind is _fleet.VerdictKind.OPEN or kind is _fleet.VerdictKind.TRIAL:
-                if core.state is not _OPEN:
-                    core.transition(_OPEN, now)
-                core.opened_at = now + self._wait_for(verdict) - core.recovery_timeout
-            elif kind is _fleet.VerdictKind.FORCED_OPEN:
-                core.transition(_FORCED_OPEN, now)
-            elif kind is _fleet.VerdictKind.DISABLED:
-                core.transition(_DISABLED, now)
-            elif kind is _fleet.VerdictKind.CLOSED:
-                if core.state is not _HALF_OPEN:  # a local trial decides for itself
-                    core.transition(_CLOSED, now)
-            elif core.state is _FORCED_OPEN or core.state is _DISABLED:
-                core.transition(_CLOSED, now)  # an operator cleared it elsewhere
-            changes = self._drain() if core.pending else None
+            self._apply(verdict)
+            changes = self._drain() if self._core.pending else None
         if changes:
             self._publish_changes(changes)
+
+    def _apply(self, verdict: _fleet.Verdict) -> None:
+        """Move the local state machine to what the fleet says (lock held)."""
+        core = self._core
+        now = self._mono()
+        kind = verdict.kind
+        if kind is _fleet.VerdictKind.OPEN or kind is _fleet.VerdictKind.TRIAL:
+            if core.state is not _OPEN:
+                core.transition(_OPEN, now)
+            core.opened_at = now + self._wait_for(verdict) - core.recovery_timeout
+        elif kind is _fleet.VerdictKind.FORCED_OPEN:
+            core.transition(_FORCED_OPEN, now)
+        elif kind is _fleet.VerdictKind.DISABLED:
+            core.transition(_DISABLED, now)
+        elif kind is _fleet.VerdictKind.CLOSED:
+            if core.state is not _HALF_OPEN:  # a local trial decides for itself
+                core.transition(_CLOSED, now)  # recovered elsewhere
+        elif core.state is _FORCED_OPEN or core.state is _DISABLED:
+            core.transition(_CLOSED, now)  # an operator cleared it elsewhere
 
     def _claim_trial(self, fleet: _fleet.Fleet) -> None:
         """Before this worker's OPEN breaker sends a trial: claim the fleet's one trial."""
@@ -848,21 +852,10 @@ class CircuitBreaker:
         if core.state is not _OPEN or core.seconds_until_trial(self._mono()) != 0.0:
             return
         verdict = fleet.claim_trial()
-        kind = verdict.kind
-        if kind is _fleet.VerdictKind.NONE:
+        if verdict.kind is _fleet.VerdictKind.NONE:
             return  # ours: core.before_call moves to HALF_OPEN and lets it through
-        changes, wait = None, 0.0
-        with self._lock:
-            now = self._mono()
-            if kind is _fleet.VerdictKind.CLOSED:
-                core.transition(_CLOSED, now)  # recovered elsewhere
-            elif kind is _fleet.VerdictKind.FORCED_OPEN:
-                core.transition(_FORCED_OPEN, now)
-            elif kind is _fleet.VerdictKind.DISABLED:
-                core.transition(_DISABLED, now)
-            elif core.state is _OPEN:  # another worker's trial or open period: wait for it
-                wait = self._wait_for(verdict)
-                core.opened_at = now + wait - core.recovery_timeout
+        with self._lock:  # another worker's trial or open period: wait for it
+            self._apply(verdict)
             changes = self._drain() if core.pending else None
             rejected = not core.state.allows_calls
             if rejected:
@@ -870,7 +863,7 @@ class CircuitBreaker:
         if changes:
             self._publish_changes(changes)
         if rejected:
-            self._reject(wait if core.state is _OPEN else None)
+            self._reject(self._wait_for(verdict) if core.state is _OPEN else None)
 
     def _wait_for(self, verdict: _fleet.Verdict) -> float:
         """How long to stay OPEN for a shared verdict, by the store's clock.
