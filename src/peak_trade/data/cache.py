@@ -293,9 +293,13 @@ class OhlcvCache:
 
         The two checks catch different accidents: the manifest sees files that
         vanished or appeared, the sidecars see a file and its sidecar that no
-        longer match (also for files the manifest does not know yet).
+        longer match (also for files the manifest does not know yet). Each file
+        is hashed once: a file the manifest found intact has the digest of its
+        entry, so its sidecar only needs comparing with that.
         """
+        recorded = {e.path: e.sha256 for e in self.manifest.entries()}
         report = self.manifest.verify()
+        suspect = {c.path for c in report.changed}
         problems: list[dict[str, Any]] = []
         files = 0
         if self.root.is_dir():
@@ -303,9 +307,11 @@ class OhlcvCache:
                 if is_temp_name(path.name) or not path.is_file():
                     continue
                 files += 1
-                problem = _sidecar_problem(path)
+                rel = path.relative_to(self.root).as_posix()
+                proven = recorded.get(rel) if rel not in suspect else None
+                problem = _sidecar_problem(path, proven)
                 if problem is not None:
-                    problems.append({"path": path.relative_to(self.root).as_posix(), **problem})
+                    problems.append({"path": rel, **problem})
         return CacheCheck(report, tuple(problems), files)
 
     # ------------------------------------------------------------------ reading
@@ -340,12 +346,10 @@ class OhlcvCache:
             )
             return empty
         out = pd.concat(frames) if len(frames) > 1 else frames[0]
-        mask = pd.Series(True, index=out.index)
-        if lo is not None:
-            mask &= out.index >= lo
-        if hi is not None:
-            mask &= out.index < hi
-        return out[mask.to_numpy()]
+        index = pd.DatetimeIndex(out.index)
+        first = 0 if lo is None else index.searchsorted(lo, side="left")
+        stop = len(index) if hi is None else index.searchsorted(hi, side="left")
+        return out.iloc[first:stop]  # files are sorted and partitions in order
 
     def _read_files(
         self,
@@ -376,14 +380,15 @@ class OhlcvCache:
         return None
 
 
-def _sidecar_problem(path: Path) -> dict[str, Any] | None:
+def _sidecar_problem(path: Path, proven: str | None) -> dict[str, Any] | None:
+    """What is wrong with ``path``'s sidecar; ``proven``: the file's digest if already known."""
     try:
         expected = read_sidecar(path)
     except CacheCorruptionError:
         return {"problem": "malformed"}
     if expected is None:
         return {"problem": "no-sidecar"}
-    actual = sha256_file(path)
+    actual = proven if proven is not None else sha256_file(path)
     if actual != expected:
         return {"problem": "mismatch", "expected": expected, "actual": actual}
     return None
