@@ -4,6 +4,10 @@ error mapping, one round trip per primitive, key layout, server time."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import multiprocessing
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,7 +15,9 @@ from typing import Any
 import pytest
 import redis
 import structlog
+from redis.backoff import NoBackoff
 from redis.crc import key_slot
+from redis.retry import Retry
 
 from peak_trade.errors import (
     InvalidArgumentError,
@@ -206,7 +212,8 @@ def test_wrong_password_is_unavailable_without_leaking_it(
 def test_timeout_is_unavailable_and_says_the_command_may_have_run(
     redis_url: str, admin: redis.Redis
 ) -> None:
-    store = store_from_url(redis_url, namespace=unique_namespace(), socket_timeout=0.05)
+    ns = unique_namespace()
+    store = store_from_url(redis_url, namespace=ns, socket_timeout=0.05)
     store.ping()
     admin.execute_command("CLIENT", "PAUSE", "2000", "WRITE")  # UNPAUSE still runs
     try:
@@ -215,7 +222,66 @@ def test_timeout_is_unavailable_and_says_the_command_may_have_run(
     finally:
         admin.execute_command("CLIENT", "UNPAUSE")
     assert "may or may not have run" in str(info.value.hint)
+    # Had the connection been kept, the late reply to the first incr would be
+    # read as the answer to this one, disagreeing with the server.
+    assert store.incr("n") == int(admin.get(f"{ns}:{{n}}") or 0)
     store.close()
+
+
+class SilentServer:
+    """A loopback server that completes redis-py's handshake, then never answers:
+    it counts the ``EVALSHA`` commands it receives, on any connection."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.evalsha = 0
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        reader = conn.makefile("rb")
+        try:
+            while header := reader.readline():  # *N, then N times $len / bytes
+                parts = []
+                for _ in range(int(header[1:])):
+                    size = int(reader.readline()[1:])
+                    parts.append(reader.read(size + 2)[:-2])
+                if parts[0].upper() == b"EVALSHA":
+                    self.evalsha += 1
+                else:
+                    conn.sendall(b"+OK\r\n")
+        except (OSError, ValueError):
+            return
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()
+
+
+def test_a_client_retry_policy_never_resends_a_command() -> None:
+    """A passed-in client may retry timeouts; the store must not: incr would apply twice."""
+    server = SilentServer()
+    client = redis.Redis(port=server.port, socket_timeout=0.05, retry=Retry(NoBackoff(), 3))
+    store = RedisStore(client, eviction_policy_check="off")
+    try:
+        with pytest.raises(StoreUnavailableError, match="did not answer in time"):
+            store.incr("n")
+        assert server.evalsha == 1
+    finally:
+        store.close()
+        client.close()
+        server.close()
 
 
 def test_out_of_memory_is_unavailable(redis_url: str, admin: redis.Redis) -> None:
@@ -269,6 +335,93 @@ def test_scripts_are_reloaded_after_script_flush(redis_url: str, admin: redis.Re
         assert store.incr("n") == 1
         admin.script_flush()
         assert store.incr("n") == 2
+
+
+# ---------------------------------------------------------------- connections
+
+
+def named_clients(admin: redis.Redis, name: str) -> list[int]:
+    """Ids of the server's clients called ``name``."""
+    return [c["id"] for c in admin.client_list() if c.get("name") == name]
+
+
+def until_count(admin: redis.Redis, name: str, count: int) -> int:
+    """The server frees killed or closed clients asynchronously; wait (bounded) for it."""
+    for _ in range(1000):
+        if (left := len(named_clients(admin, name))) == count:
+            break
+        admin.ping()
+    return left
+
+
+def test_each_thread_has_its_own_connection_and_close_ends_them(
+    redis_server: RedisServer, admin: redis.Redis
+) -> None:
+    name = unique_namespace()
+    store = store_from_url(f"{redis_server.url}?client_name={name}", namespace=name)
+    pooled = len(named_clients(admin, name))  # the pool's (eviction-policy check)
+    seen: list[list[int]] = [[] for _ in range(8)]
+    counted, release = threading.Barrier(9), threading.Event()
+
+    def work(i: int) -> None:
+        for _ in range(200):
+            seen[i].append(store.incr("n"))
+        counted.wait()
+        release.wait()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    counted.wait()
+    assert len(named_clients(admin, name)) == pooled + 8
+    release.set()
+    for t in threads:
+        t.join()
+    # every reply reached the thread that asked: 1600 distinct values, each thread's increasing
+    assert sorted(v for values in seen for v in values) == list(range(1, 1601))
+    assert all(values == sorted(values) for values in seen)
+    for _ in range(3):  # a finished thread's connection is closed with it
+        gc.collect()
+    assert until_count(admin, name, pooled) == pooled
+    assert store.incr("n") == 1601
+    assert len(named_clients(admin, name)) == pooled + 1
+    store.close()
+    assert until_count(admin, name, 0) == 0
+    assert store.incr("n") == 1602  # a closed store reconnects on the next command
+    store.close()
+
+
+def test_a_connection_the_server_closed_is_replaced_before_the_command_is_sent(
+    redis_server: RedisServer, admin: redis.Redis
+) -> None:
+    name = unique_namespace()
+    with store_from_url(f"{redis_server.url}?client_name={name}", namespace=name) as store:
+        assert store.incr("n") == 1
+        for client_id in named_clients(admin, name):  # as a server 'timeout' would
+            admin.client_kill_filter(_id=client_id)
+        assert until_count(admin, name, 0) == 0
+        assert store.incr("n") == 2  # no error, and sent exactly once
+        assert admin.get(f"{name}:{{n}}") == b"2"
+
+
+def _incr_in_child(store: RedisStore, out: Any) -> None:
+    out.put([store.incr("child") for _ in range(300)])
+
+
+def test_a_forked_child_never_shares_the_parents_connection(redis_url: str) -> None:
+    with store_from_url(redis_url, namespace=unique_namespace()) as store:
+        store.incr("parent")  # the parent's connection exists before the fork
+        ctx = multiprocessing.get_context("fork")
+        out = ctx.Queue()
+        child = ctx.Process(target=_incr_in_child, args=(store, out))
+        child.start()
+        mine = [store.incr("parent") for _ in range(300)]
+        theirs = out.get(timeout=60)
+        child.join(timeout=60)
+        assert child.exitcode == 0
+        # on a shared socket, replies would cross between the processes
+        assert mine == list(range(2, 302))
+        assert theirs == list(range(1, 301))
 
 
 # ---------------------------------------------------------------- layout and time

@@ -70,7 +70,9 @@ class Command(Generic[T]):
     """One round trip: the full argument list of a native command or of an ``EVALSHA``.
 
     ``script`` names the Lua script an ``EVALSHA`` runs, so a shell that gets
-    ``NOSCRIPT`` back can load it and send ``args`` again.
+    ``NOSCRIPT`` back can load it and send ``args`` again. ``reused`` marks a
+    memoised command that is sent again and again (a limiter's decision), so a
+    shell may keep its wire encoding.
     """
 
     op: str
@@ -78,13 +80,20 @@ class Command(Generic[T]):
     args: tuple[Any, ...]
     parse: Callable[[Any], T]
     script: str | None = None
+    reused: bool = False
 
 
 def _script(
-    op: str, key: str, parse: Callable[[Any], T], rkey: str | bytes, *argv: Any
+    op: str,
+    key: str,
+    parse: Callable[[Any], T],
+    rkey: str | bytes,
+    *argv: Any,
+    reused: bool = False,
 ) -> Command[T]:
     """An ``EVALSHA`` of the script named ``op`` on the one key ``rkey``."""
-    return Command(op, key, (b"EVALSHA", SHAS[op].encode(), b"1", rkey, *argv), parse, op)
+    args = (b"EVALSHA", SHAS[op].encode(), b"1", rkey, *argv)
+    return Command(op, key, args, parse, op, reused)
 
 
 def _ms(ttl: float) -> int:
@@ -220,7 +229,7 @@ class RedisCommands:
             rkey, cost = self.value_key(key) + ":b", check_cost(cost, minimum=1)
             rate, burst = check_bucket(rate, burst, cost)
             args = (repr(1e6 / rate).encode(), str(burst).encode(), str(cost).encode())
-            cmd = _script("take_tokens", key, _take, rkey.encode(), *args)
+            cmd = _script("take_tokens", key, _take, rkey.encode(), *args, reused=True)
             if len(self._takes) >= self._MEMO_SIZE:
                 self._takes.clear()
             self._takes[memo] = cmd

@@ -9,7 +9,8 @@ server's clock. ``scan`` is the one exception: it walks the keyspace with
 
 What each primitive sends and how replies are parsed lives in
 :mod:`peak_trade.store._redis_core`, shared with the async shell in
-:mod:`peak_trade.store.aio_redis`.
+:mod:`peak_trade.store.aio_redis`. Commands travel on one connection per
+thread (:mod:`peak_trade.store._redis_wire`), not through the client's pool.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from peak_trade.errors import InvalidArgumentError
 from peak_trade.logging import mask_url_credentials
 from peak_trade.store import _redis_checks as checks
 from peak_trade.store import _redis_core as core
+from peak_trade.store._redis_wire import ThreadConnections
 from peak_trade.store.base import DEFAULT_NAMESPACE, StoreBase
 
 if TYPE_CHECKING:
@@ -136,6 +138,7 @@ class RedisStore(StoreBase):
         )
         self.client = client
         self._raw: Any = client  # redis-py's execute_command is untyped
+        self._wire = ThreadConnections(client.connection_pool)
         if mode != "off":
             try:
                 self._check_eviction_policy(mode)
@@ -158,15 +161,9 @@ class RedisStore(StoreBase):
         checks.check_policy_reply(cmd.parse(reply), mode, self.url)
 
     def _run(self, cmd: core.Command[T]) -> T:
-        """Send one command (one round trip) and parse its reply."""
+        """Send one command (one round trip) on this thread's connection and parse its reply."""
         try:
-            try:
-                reply = self._raw.execute_command(*cmd.args)
-            except redis.exceptions.NoScriptError:
-                if cmd.script is None:  # pragma: no cover - only EVALSHA answers NOSCRIPT
-                    raise
-                self._raw.execute_command("SCRIPT LOAD", core.SCRIPTS[cmd.script])
-                reply = self._raw.execute_command(*cmd.args)
+            reply = self._wire.send(cmd)
         except redis.RedisError as exc:
             raise self._error(exc, cmd.op, cmd.key) from exc
         return cmd.parse(reply)
@@ -224,6 +221,7 @@ class RedisStore(StoreBase):
         return sorted(found)
 
     def close(self) -> None:
-        """Disconnect, if the store created the client from a URL."""
+        """Close the store's connections, and the client if the store created it from a URL."""
+        self._wire.close()
         if self._owned:
             self.client.close()
