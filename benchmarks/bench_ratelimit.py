@@ -6,10 +6,48 @@ budget): we measure the per-decision overhead, not the waiting.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+
 from benchmarks._harness import Suite, per_call, per_call_interleaved
 
 N = 50_000
 HUGE = 10**9
+THREADS = 4
+
+
+def threaded_interleaved(
+    fns: dict[str, Callable[[], object]], threads: int, number: int, repeat: int = 3
+) -> dict[str, float]:
+    """Best wall time per call with ``threads`` threads each making ``number`` calls.
+
+    The contenders take turns (as in ``per_call_interleaved``), so machine load
+    drifting during the run hits them all alike.
+    """
+
+    def once(fn: Callable[[], object]) -> float:
+        start_line = threading.Barrier(threads + 1)
+
+        def work() -> None:
+            start_line.wait()
+            for _ in range(number):
+                fn()
+
+        workers = [threading.Thread(target=work) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        start_line.wait()
+        begun = time.perf_counter()
+        for w in workers:
+            w.join()
+        return (time.perf_counter() - begun) / (threads * number)
+
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            best[name] = min(best[name], once(fn))
+    return best
 
 
 def _local() -> Suite:
@@ -52,10 +90,10 @@ def _local() -> Suite:
 
 
 def run() -> list[Suite]:
-    return [_local(), _redis()]
+    return [_local(), *_redis()]
 
 
-def _redis() -> Suite:
+def _redis() -> list[Suite]:
     import sys
     import tempfile
     from pathlib import Path
@@ -75,9 +113,14 @@ def _redis() -> Suite:
         "Rate limiter shared through Redis: one granted decision (one round trip)",
         baseline="peak_trade RateLimiter(store=redis)",
     )
+    threaded = Suite(
+        f"Rate limiter shared through Redis, {THREADS} threads sharing one limiter: "
+        "wall time per granted decision (1 / throughput)",
+        baseline="peak_trade RateLimiter(store=redis)",
+    )
     if executable is None:
         suite.add("skipped", 0.0, "no redis-server found")
-        return suite
+        return [suite]
     with tempfile.TemporaryDirectory() as workdir:
         server = _start(executable, Path(workdir))
         try:
@@ -86,18 +129,18 @@ def _redis() -> Suite:
             item = RateLimitItemPerSecond(HUGE)
             storage = RedisStorage(server.url)
             fixed, moving = FixedWindowRateLimiter(storage), MovingWindowRateLimiter(storage)
-            times = per_call_interleaved(
-                {
-                    "peak_trade RateLimiter(store=redis)": ours.acquire,
-                    "limits FixedWindow (redis)": lambda: fixed.hit(item, "fixed"),
-                    "limits MovingWindow (redis)": lambda: moving.hit(item, "moving"),
-                },
-                number=N // 20,
-            )
+            contenders: dict[str, Callable[[], object]] = {
+                "peak_trade RateLimiter(store=redis)": ours.acquire,
+                "limits FixedWindow (redis)": lambda: fixed.hit(item, "fixed"),
+                "limits MovingWindow (redis)": lambda: moving.hit(item, "moving"),
+            }
+            times = per_call_interleaved(contenders, number=N // 20)
             notes = {"peak_trade RateLimiter(store=redis)": "GCRA in one Lua script, server time"}
             for label, seconds in times.items():
                 suite.add(label, seconds, notes.get(label, ""))
+            for label, seconds in threaded_interleaved(contenders, THREADS, N // 20).items():
+                threaded.add(label, seconds, f"{1 / seconds:,.0f} decisions/s")
             store.close()
         finally:
             _stop(server.process, server.host, server.port)
-    return suite
+    return [suite, threaded]
