@@ -320,15 +320,17 @@ def test_async_timeouts_share_one_watchdog_and_each_fires_on_its_own_deadline() 
         gate = asyncio.Event()
         long_call = asyncio.create_task(finishes(gate))
         await asyncio.sleep(0)
-        # the short deadline is registered after the long one: the timer must re-arm earlier
+        later_call = asyncio.create_task(finishes(gate))  # later deadline: no re-arm
+        await asyncio.sleep(0)
+        # the short deadline is registered after the long ones: the timer must re-arm earlier
         with pytest.raises(OperationTimeoutError, match="short"):
             await hangs()
         with pytest.raises(OperationTimeoutError, match="short"):
             await hangs()  # and again, after the watchdog fired once
         gate.set()
-        return await long_call, "ok"
+        return await long_call, await later_call
 
-    assert asyncio.run(main()) == ("done", "ok")
+    assert asyncio.run(main()) == ("done", "done")
 
 
 def test_outside_cancellation_is_not_turned_into_a_timeout() -> None:

@@ -497,8 +497,12 @@ def test_guard_context_manager(clock: ManualClock) -> None:
     assert breaker.stats.failure_count == 1
 
 
-def test_async_transitions(clock: ManualClock) -> None:
-    breaker = CircuitBreaker(2, 30, name="aio", clock=clock)
+@pytest.mark.parametrize("timed", [False, True], ids=["local", "with-events"])
+def test_async_transitions(clock: ManualClock, timed: bool) -> None:
+    # a breaker nobody times has its own (inlined) wrapper; with a bus it takes the general one
+    bus = EventBus() if timed else None
+    recorder = EventRecorder(bus, BreakerCallSucceeded) if bus is not None else None
+    breaker = CircuitBreaker(2, 30, name="aio", clock=clock, bus=bus)
 
     @breaker.call
     async def fetch(ok: bool) -> str:
@@ -527,6 +531,8 @@ def test_async_transitions(clock: ManualClock) -> None:
     assert breaker.stats.success_count == 3
     assert breaker.stats.failure_count == 2
     assert breaker.stats.rejected_count == 1
+    if recorder is not None:
+        assert recorder.events == [BreakerCallSucceeded("aio", 0.0)] * 3
 
 
 def test_async_half_open_trial_limit(clock: ManualClock) -> None:

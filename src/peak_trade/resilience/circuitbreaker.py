@@ -1020,6 +1020,8 @@ class CircuitBreaker:
         if not self._named:
             self.name = getattr(func, "__qualname__", self.name)
             self._named = True
+        if self._untimed and self._fleet is None:
+            return self._local_untimed_wrapper(func)
         before, after_success = self._hooks()
         after_exception = self._after_exception
 
@@ -1040,9 +1042,6 @@ class CircuitBreaker:
             async_wrapper.__dict__["breaker"] = self
             return cast(Callable[P, R], async_wrapper)
 
-        if self._untimed and self._fleet is None:
-            return self._local_untimed_wrapper(func)
-
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             token = before()
@@ -1060,18 +1059,49 @@ class CircuitBreaker:
     __call__ = call
 
     def _local_untimed_wrapper(self, func: Callable[P, R]) -> Callable[P, R]:
-        """The sync wrapper of a local breaker nobody times: the hooks, inlined.
+        """The wrappers of a local breaker nobody times: the hooks, inlined.
 
         This is the most common breaker and the one whose overhead users feel
-        (pybreaker's decorator is the alternative), so its wrapper makes no
+        (pybreaker's decorator is the alternative), so its wrappers make no
         calls besides ``func``: a CLOSED/DISABLED breaker admits without the lock
         (see :class:`_BreakerCore`), and a success whose permit is current in
         CLOSED without a window is exactly what ``_BreakerCore.on_success`` does
         in that case: count it and end the run of failures. Anything else goes
-        through the general path.
+        through the general path. The sync and async wrappers differ only in
+        the ``await``.
         """
         core, lock, after_exception = self._core, self._lock, self._after_exception
         permit_for, after_success = self._permit, self._after_success_untimed
+
+        if inspect.iscoroutinefunction(func):
+            afunc = cast(Callable[..., Awaitable[Any]], func)
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                permit = core.generation
+                if not core.admits:
+                    permit = permit_for()
+                try:
+                    result = await afunc(*args, **kwargs)
+                except BaseException as exc:
+                    after_exception((permit, _UNTIMED), exc)
+                    raise
+                lock.acquire()
+                try:
+                    plain = (
+                        permit == core.generation and core.state is _CLOSED and core.window is None
+                    )
+                    if plain:
+                        core.success_count += 1
+                        core.consecutive_failures = 0
+                finally:
+                    lock.release()
+                if not plain:
+                    after_success((permit, _UNTIMED))
+                return result
+
+            async_wrapper.__dict__["breaker"] = self
+            return cast(Callable[P, R], async_wrapper)
 
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:

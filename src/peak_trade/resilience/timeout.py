@@ -24,13 +24,14 @@ import asyncio
 import concurrent.futures
 import contextvars
 import threading
+import time as _time
 import weakref
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from peak_trade.clock import Clock, system_clock
+from peak_trade.clock import Clock, SystemClock, system_clock
 from peak_trade.errors import InvalidArgumentError, OperationTimeoutError
 from peak_trade.events import Event, EventBus
 from peak_trade.resilience._wrap import wrap
@@ -62,68 +63,56 @@ class TimedOut(Event):
     seconds: float
 
 
-class _Expiry:
-    __slots__ = ("deadline", "fired", "task")
-
-    def __init__(self, task: asyncio.Task[Any], deadline: float) -> None:
-        self.task = task
-        self.deadline = deadline  # on the event loop's clock
-        self.fired = False
-
-
 class _Watchdog:
     """One timer per event loop for every pending async timeout.
 
-    Registering a deadline is a dict insert; the loop timer is only
-    rescheduled when the new deadline is earlier than the one it waits for
-    (rare: timeouts of one operation grow monotonically). When the timer fires
-    it cancels the expired calls and re-arms for the earliest remaining one.
+    A pending call is ``pending[key] = (deadline on the loop's clock, task)``,
+    keyed by the ``id`` of the call's own context-variable token (unique
+    while the call runs). Registering is a dict insert; the loop timer is only rescheduled
+    when the new deadline is earlier than the one it waits for (rare: timeouts
+    of one operation grow monotonically). When the timer fires it cancels the
+    expired calls' tasks, moves their keys to ``fired`` (so the call can tell
+    its own cancellation from anyone else's) and re-arms for the earliest
+    remaining deadline.
     """
 
-    __slots__ = ("_armed_at", "_handle", "_loop", "_pending")
+    __slots__ = ("_handle", "_loop", "armed_at", "fired", "pending")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        # weakly: the watchdog is the value of a weak-key dict keyed by this loop,
-        # and a strong reference back would keep every loop alive forever
+        # weakly: the watchdog is kept on the loop (or in a weak-key dict keyed
+        # by it), and a strong reference back would keep every loop alive forever
         self._loop = weakref.ref(loop)
-        self._pending: dict[int, _Expiry] = {}
+        self.pending: dict[int, tuple[float, asyncio.Task[Any]]] = {}
+        self.fired: set[int] = set()
         self._handle: asyncio.TimerHandle | None = None
-        self._armed_at = float("inf")
+        self.armed_at = float("inf")
 
-    def add(self, expiry: _Expiry) -> None:
-        self._pending[id(expiry)] = expiry
-        if expiry.deadline < self._armed_at:
-            self._arm(expiry.deadline)
-
-    def remove(self, expiry: _Expiry) -> None:
-        self._pending.pop(id(expiry), None)
-
-    def _arm(self, at: float) -> None:
+    def arm(self, at: float) -> None:
         if self._handle is not None:
             self._handle.cancel()
         loop = self._loop()
         if loop is None:  # pragma: no cover - the loop is gone, and its tasks with it
             return
-        self._armed_at = at
+        self.armed_at = at
         self._handle = loop.call_at(at, self._fire)
 
     def _fire(self) -> None:
         self._handle = None
-        self._armed_at = float("inf")
+        self.armed_at = float("inf")
         loop = self._loop()
         if loop is None:  # pragma: no cover
             return
         now = loop.time()
         earliest = float("inf")
-        for key, expiry in list(self._pending.items()):
-            if expiry.deadline <= now:
-                del self._pending[key]
-                expiry.fired = True
-                expiry.task.cancel()
-            elif expiry.deadline < earliest:
-                earliest = expiry.deadline
+        for key, (deadline, task) in list(self.pending.items()):
+            if deadline <= now:
+                del self.pending[key]
+                self.fired.add(key)
+                task.cancel()
+            elif deadline < earliest:
+                earliest = deadline
         if earliest != float("inf"):
-            self._arm(earliest)
+            self.arm(earliest)
 
 
 _watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = (
@@ -133,20 +122,20 @@ _ATTR = "_peak_trade_timeout_watchdog"
 
 
 def _watchdog(loop: asyncio.AbstractEventLoop) -> _Watchdog:
-    """The loop's watchdog, kept on the loop itself.
+    """The watchdog of a loop that has none in its attribute (yet).
 
-    An attribute makes loop -> watchdog -> timer handle -> loop a plain cycle
-    that the garbage collector frees with a closed loop (a dict keyed by the
-    loop would keep the armed timer, and so the loop, alive forever). Loops that
-    take no attributes (uvloop) fall back to a weak-key dict.
+    It is kept on the loop itself: an attribute makes loop -> watchdog -> timer
+    handle -> loop a plain cycle that the garbage collector frees with a closed
+    loop (a dict keyed by the loop would keep the armed timer, and so the loop,
+    alive forever). Loops that take no attributes (uvloop) use a weak-key dict.
     """
-    dog: _Watchdog | None = getattr(loop, _ATTR, None)
-    if dog is None:
+    dog = _watchdogs.get(loop)
+    if dog is None:  # pragma: no branch - only loops without attributes have one there
         dog = _Watchdog(loop)
         try:
             setattr(loop, _ATTR, dog)
         except AttributeError:  # pragma: no cover - loops with __slots__
-            dog = _watchdogs.setdefault(loop, dog)
+            _watchdogs[loop] = dog
     return dog
 
 
@@ -182,6 +171,8 @@ class Timeout:
         self.name = name
         self.mode = mode
         self._clock = clock
+        # the system clock's method only forwards to time.monotonic: skip the hop
+        self._mono = _time.monotonic if isinstance(clock, SystemClock) else clock.monotonic
         self._executor = executor
         self._bus = bus
 
@@ -207,7 +198,7 @@ class Timeout:
 
     def _enter_deadline(self) -> tuple[float, Token[float | None], float]:
         """Set this call's deadline (never later than an enclosing one); also return now."""
-        now = self._clock.monotonic()
+        now = self._mono()
         mine = now + self.seconds
         outer = _deadline.get()
         if outer is not None:
@@ -227,7 +218,7 @@ class Timeout:
             context = contextvars.copy_context()
             future = self._pool().submit(context.run, func, *args, **kwargs)
             try:
-                return future.result(timeout=mine - self._clock.monotonic())
+                return future.result(timeout=mine - self._mono())
             except concurrent.futures.TimeoutError:
                 future.cancel()
                 raise self._error() from None
@@ -237,22 +228,28 @@ class Timeout:
     async def _call_async(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        mine, token, now = self._enter_deadline()
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task(loop)
+        task = asyncio.current_task()
         assert task is not None  # a coroutine awaited by asyncio always runs in a task
-        expiry = _Expiry(task, loop.time() + (mine - now))
-        dog = _watchdog(loop)
-        dog.add(expiry)
+        mine, token, now = self._enter_deadline()
+        loop = task.get_loop()
+        at = loop.time() + (mine - now)
+        dog: _Watchdog | None = getattr(loop, _ATTR, None)
+        if dog is None:
+            dog = _watchdog(loop)
+        key = id(token)
+        dog.pending[key] = (at, task)
+        if at < dog.armed_at:
+            dog.arm(at)
         try:
             return await func(*args, **kwargs)
         except asyncio.CancelledError:
-            if not expiry.fired:
+            if key not in dog.fired:
                 raise  # cancelled by someone else: not ours to swallow
             task.uncancel()
             raise self._error() from None
         finally:
-            dog.remove(expiry)
+            if dog.pending.pop(key, None) is None:
+                dog.fired.discard(key)
             _deadline.reset(token)
 
     def __call__(self, func: F) -> F:
