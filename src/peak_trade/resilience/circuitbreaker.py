@@ -1062,16 +1062,28 @@ class CircuitBreaker:
         """The wrappers of a local breaker nobody times: the hooks, inlined.
 
         This is the most common breaker and the one whose overhead users feel
-        (pybreaker's decorator is the alternative), so its wrappers make no
-        calls besides ``func``: a CLOSED/DISABLED breaker admits without the lock
-        (see :class:`_BreakerCore`), and a success whose permit is current in
-        CLOSED without a window is exactly what ``_BreakerCore.on_success`` does
-        in that case: count it and end the run of failures. Anything else goes
-        through the general path. The sync and async wrappers differ only in
-        the ``await``.
+        (pybreaker's decorator is the alternative), so a call costs the wrapper
+        plus one small closure: a CLOSED/DISABLED breaker admits without the
+        lock (see :class:`_BreakerCore`), and a success whose permit is current
+        in CLOSED without a window is exactly what ``_BreakerCore.on_success``
+        does in that case: count it and end the run of failures. Anything else
+        goes through the general path. The sync and async wrappers differ only
+        in the ``await``.
         """
         core, lock, after_exception = self._core, self._lock, self._after_exception
         permit_for, after_success = self._permit, self._after_success_untimed
+
+        def succeeded(permit: int) -> None:
+            lock.acquire()
+            try:
+                plain = permit == core.generation and core.state is _CLOSED and core.window is None
+                if plain:
+                    core.success_count += 1
+                    core.consecutive_failures = 0
+            finally:
+                lock.release()
+            if not plain:
+                after_success((permit, _UNTIMED))
 
         if inspect.iscoroutinefunction(func):
             afunc = cast(Callable[..., Awaitable[Any]], func)
@@ -1086,18 +1098,7 @@ class CircuitBreaker:
                 except BaseException as exc:
                     after_exception((permit, _UNTIMED), exc)
                     raise
-                lock.acquire()
-                try:
-                    plain = (
-                        permit == core.generation and core.state is _CLOSED and core.window is None
-                    )
-                    if plain:
-                        core.success_count += 1
-                        core.consecutive_failures = 0
-                finally:
-                    lock.release()
-                if not plain:
-                    after_success((permit, _UNTIMED))
+                succeeded(permit)
                 return result
 
             async_wrapper.__dict__["breaker"] = self
@@ -1113,16 +1114,7 @@ class CircuitBreaker:
             except BaseException as exc:
                 after_exception((permit, _UNTIMED), exc)
                 raise
-            lock.acquire()
-            try:
-                plain = permit == core.generation and core.state is _CLOSED and core.window is None
-                if plain:
-                    core.success_count += 1
-                    core.consecutive_failures = 0
-            finally:
-                lock.release()
-            if not plain:
-                after_success((permit, _UNTIMED))
+            succeeded(permit)
             return result
 
         wrapper.__dict__["breaker"] = self
