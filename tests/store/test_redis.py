@@ -229,8 +229,8 @@ def test_timeout_is_unavailable_and_says_the_command_may_have_run(
 
 
 class SilentServer:
-    """A loopback server that completes redis-py's handshake, then never answers:
-    it counts the ``EVALSHA`` commands it receives, on any connection."""
+    """A loopback server that completes redis-py's handshake (RESP2 or RESP3), then
+    never answers: it counts the ``EVALSHA`` commands it receives, on any connection."""
 
     def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -256,8 +256,11 @@ class SilentServer:
                 for _ in range(int(header[1:])):
                     size = int(reader.readline()[1:])
                     parts.append(reader.read(size + 2)[:-2])
-                if parts[0].upper() == b"EVALSHA":
+                command = parts[0].upper()
+                if command == b"EVALSHA":
                     self.evalsha += 1
+                elif command == b"HELLO":  # redis-py >= 8 asks for RESP3 by default
+                    conn.sendall(b"%1\r\n$5\r\nproto\r\n:" + parts[1] + b"\r\n")
                 else:
                     conn.sendall(b"+OK\r\n")
         except (OSError, ValueError):
