@@ -27,6 +27,7 @@ twice).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import weakref
@@ -51,6 +52,28 @@ def _stale(conn: Any) -> bool:
         return True  # redis-py reports EOF as "Connection closed by server."
 
 
+class _Owned:
+    """A thread's connection, closed as soon as the thread is gone.
+
+    A finished thread's locals are dropped at once, and with them this holder
+    (nothing else refers to it), whose ``__del__`` closes the socket. redis-py's
+    connection objects sit in reference cycles, so leaving the connection to the
+    garbage collector would close its socket late, and unannounced.
+    """
+
+    __slots__ = ("conn", "pid")
+
+    def __init__(self, conn: Any, pid: int) -> None:
+        self.conn = conn
+        self.pid = pid
+
+    def __del__(self) -> None:
+        # (also in a forked child dropping the parent's: redis-py then only
+        # closes the child's copy of the descriptor, never shuts the socket down)
+        with contextlib.suppress(Exception):
+            self.conn.disconnect()
+
+
 class ThreadConnections:
     """One redis-py connection per thread (and per process) from ``pool``'s settings."""
 
@@ -65,15 +88,17 @@ class ThreadConnections:
 
     def _connection(self) -> Any:
         local = self._local
-        conn = getattr(local, "conn", None)
+        owned: _Owned | None = getattr(local, "owned", None)
         pid = os.getpid()
-        if conn is None or local.pid != pid:
+        if owned is None or owned.pid != pid:
             pool = self._pool
             conn = pool.connection_class(**pool.connection_kwargs)
-            local.conn, local.pid = conn, pid
+            local.owned = _Owned(conn, pid)
             with self._lock:
                 self._live.add(conn)
-        elif conn._sock is not None and _stale(conn):
+            return conn
+        conn = owned.conn
+        if conn._sock is not None and _stale(conn):
             conn.disconnect()  # the next send reconnects
         return conn
 
