@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pytest
 import structlog
 
-from peak_trade.events import Event, EventBus, EventRecorder
+from peak_trade.events import UNWATCHED, Event, EventBus, EventRecorder
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,45 @@ def test_wants_reflects_subscriptions_and_unsubscribe() -> None:
     bus.publish(Opened("b", 1))
     assert rec.events == []
     rec.stop()  # idempotent
+
+
+def test_an_interest_follows_subscriptions_as_they_come_and_go() -> None:
+    bus = EventBus()
+    opened, either = bus.interest(Opened), bus.interest(Unrelated, Opened)
+    unrelated = bus.interest(Unrelated)
+    assert not opened.active
+    assert not either.active
+    base = EventRecorder(bus, BreakerEvent)  # a base class's subscriber receives Opened
+    assert opened.active
+    assert either.active
+    assert not unrelated.active
+    direct = EventRecorder(bus, Opened)
+    base.stop()
+    assert opened.active  # still one listener left
+    direct.stop()
+    assert not opened.active
+    assert not either.active
+    everything = EventRecorder(bus)
+    assert unrelated.active
+    everything.stop()
+    assert not unrelated.active
+    assert "Opened" in repr(opened)
+
+
+def test_an_interest_made_after_subscribing_starts_active_and_is_held_weakly() -> None:
+    import gc
+    import weakref
+
+    bus = EventBus()
+    EventRecorder(bus, Opened)
+    interest = bus.interest(Opened)
+    assert interest.active
+    ref = weakref.ref(interest)
+    del interest
+    gc.collect()
+    assert ref() is None  # the bus does not keep interests nobody reads
+    EventRecorder(bus, Unrelated)  # and updating the rest still works
+    assert not UNWATCHED.active
 
 
 def test_failing_subscriber_is_logged_and_others_still_run() -> None:

@@ -9,19 +9,23 @@ Dispatch follows the event's class hierarchy, so subscribing to a base class
 (:class:`Event` itself, or a pattern's base event) receives every subclass.
 The handler list per concrete type is computed once and cached, so
 ``publish`` costs one dict lookup when nobody listens; hot paths can skip
-building the event at all with :meth:`EventBus.wants`.
+building the event at all with :meth:`EventBus.wants`, or, cheaper still,
+hold an :class:`Interest` (:meth:`EventBus.interest`): one attribute the bus
+keeps current as subscriptions come and go, so a breaker on a bus that nobody
+listens to for call events runs as fast as one without a bus.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from peak_trade.logging import get_logger
 
-__all__ = ["Event", "EventBus", "EventRecorder", "Handler"]
+__all__ = ["UNWATCHED", "Event", "EventBus", "EventRecorder", "Handler", "Interest"]
 
 _log = get_logger("peak_trade.events")
 
@@ -34,6 +38,30 @@ class Event:
     """Base of every event. Subclasses are frozen dataclasses."""
 
 
+class Interest:
+    """Whether a bus has, right now, a subscriber for any of ``types`` (``active``).
+
+    Made by :meth:`EventBus.interest`; the bus updates ``active`` whenever a
+    subscription changes, so a hot path reads one attribute instead of asking
+    the bus on every call. Only read it: a subscription added while a call is
+    in flight may miss that call's event, never a later one.
+    """
+
+    __slots__ = ("__weakref__", "active", "types")
+
+    def __init__(self, types: tuple[type[Event], ...], active: bool = False) -> None:
+        self.types = types
+        self.active = active
+
+    def __repr__(self) -> str:
+        names = ", ".join(t.__name__ for t in self.types)
+        return f"Interest({names}, active={self.active})"
+
+
+UNWATCHED = Interest(())
+"""The interest of a component without a bus: never active (no bus updates it)."""
+
+
 class EventBus:
     """A synchronous, thread-safe event bus. Pass one to every component that publishes."""
 
@@ -41,6 +69,28 @@ class EventBus:
         self._lock = threading.Lock()
         self._subscribers: dict[type[Event], list[Handler]] = {}
         self._dispatch: dict[type[Event], tuple[Handler, ...]] = {}
+        self._interests: weakref.WeakSet[Interest] = weakref.WeakSet()
+
+    def interest(self, *event_types: type[Event]) -> Interest:
+        """An :class:`Interest` in ``event_types``, kept current by this bus.
+
+        It is active while a handler would receive one of them: a handler
+        subscribed to the type itself or to one of its base classes. The bus
+        holds it weakly; keep a reference for as long as you read it.
+        """
+        with self._lock:
+            found = Interest(event_types, self._listened_locked(event_types))
+            self._interests.add(found)
+        return found
+
+    def _listened_locked(self, event_types: tuple[type[Event], ...]) -> bool:
+        subscribers = self._subscribers
+        return any(subscribers.get(klass) for t in event_types for klass in t.__mro__)
+
+    def _changed_locked(self) -> None:
+        self._dispatch = {}
+        for found in self._interests:
+            found.active = self._listened_locked(found.types)
 
     def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> Callable[[], None]:
         """Call ``handler`` for every published ``event_type`` (or subclass).
@@ -49,14 +99,14 @@ class EventBus:
         """
         with self._lock:
             self._subscribers.setdefault(event_type, []).append(handler)
-            self._dispatch = {}
+            self._changed_locked()
 
         def unsubscribe() -> None:
             with self._lock:
                 handlers = self._subscribers.get(event_type, [])
                 if handler in handlers:
                     handlers.remove(handler)
-                    self._dispatch = {}
+                    self._changed_locked()
 
         return unsubscribe
 

@@ -616,6 +616,52 @@ def test_events_published(clock: ManualClock) -> None:
     assert breaker.stats.last_state_change_time == t0 + 10.75
 
 
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_call_events_start_and_stop_with_their_listeners(
+    clock: ManualClock, is_async: bool
+) -> None:
+    """A function wrapped while nobody listened is timed once someone does, and not after."""
+    bus = EventBus()
+    breaker = CircuitBreaker(5, 10, name="late", clock=clock, bus=bus)
+
+    def work() -> str:
+        clock.advance(0.5)
+        return "ok"
+
+    async def awork() -> str:
+        return work()
+
+    call: Callable[[], str]
+    if is_async:
+        wrapped = breaker(awork)
+        call = lambda: asyncio.run(wrapped())  # noqa: E731
+    else:
+        call = breaker(work)
+    states = EventRecorder(bus, BreakerStateChanged)
+    assert call() == "ok"  # nobody wants call events: not timed, nothing published
+    calls = EventRecorder(bus, BreakerCallSucceeded)
+    assert call() == "ok"
+    assert calls.events == [BreakerCallSucceeded("late", 0.5)]
+    calls.stop()
+    assert call() == "ok"
+    assert calls.events == [BreakerCallSucceeded("late", 0.5)]
+    assert breaker.stats.success_count == 3
+    assert states.events == []
+
+
+def test_a_guard_pairs_its_exit_with_its_entry(clock: ManualClock) -> None:
+    bus = EventBus()
+    breaker = CircuitBreaker(5, 10, name="g", clock=clock, bus=bus)
+    with breaker.guard():
+        calls = EventRecorder(bus, BreakerCallSucceeded)  # subscribed mid-call
+        clock.advance(1)
+    with breaker.guard():
+        clock.advance(2)
+    # the call in flight when the listener came is counted, not reported; the next is timed
+    assert calls.events == [BreakerCallSucceeded("g", 2.0)]
+    assert breaker.stats.success_count == 2
+
+
 def test_only_wanted_events_are_built(clock: ManualClock) -> None:
     bus = EventBus()
     changes = EventRecorder(bus, BreakerStateChanged)

@@ -86,6 +86,23 @@ def test_a_trip_on_one_worker_stops_calls_on_the_others(
     assert err.value.retry_after == pytest.approx(9.0)
 
 
+def test_a_guarded_block_is_a_fleet_call_too(store: MemoryStore, clock: ManualClock) -> None:
+    a, b = Worker(store, clock), Worker(store, clock)
+    a.fail(3)
+    clock.advance(1.0)
+    with pytest.raises(CircuitOpenError), b.breaker.guard():
+        pytest.fail("the fleet's open breaker must reject the block")  # pragma: no cover
+    with pytest.raises(CircuitOpenError), a.breaker.guard():
+        pass  # pragma: no cover
+    clock.advance(10.0)
+    with b.breaker.guard():  # b claims the trial; its success closes the fleet
+        pass
+    assert b.state is CircuitState.CLOSED
+    clock.advance(1.0)
+    assert a() == "ok"
+    assert a.state is CircuitState.CLOSED
+
+
 def test_failures_are_counted_across_the_fleet(store: MemoryStore, clock: ManualClock) -> None:
     a, b = Worker(store, clock), Worker(store, clock)
     a.fail(2)

@@ -135,6 +135,15 @@ def test_events_published_only_to_subscribers() -> None:
     rec = EventRecorder(bus, RateLimitDecision)
     limiter.acquire()
     assert rec.events == [RateLimitDecision("x", "default", False, pytest.approx(1.0), 1)]
+    with pytest.raises(RateLimitExceeded):
+        limiter.acquire_or_raise()
+    assert len(rec.events) == 2
+    rec.stop()  # the hot path is back: nothing built or published
+    limiter.acquire()
+    with pytest.raises(RateLimitExceeded):
+        limiter.acquire_or_raise()
+    assert len(rec.events) == 2
+    assert limiter.get_stats()["total_requests"] == 5
 
 
 @pytest.mark.parametrize(

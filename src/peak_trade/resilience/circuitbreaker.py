@@ -104,7 +104,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import CircuitOpenError, InvalidArgumentError
-from peak_trade.events import EventBus
+from peak_trade.events import UNWATCHED, EventBus
 from peak_trade.logging import get_logger
 from peak_trade.resilience import _fleet
 from peak_trade.resilience._events import (
@@ -623,7 +623,8 @@ class CircuitBreaker:
         "_mono",
         "_named",
         "_next_sync",
-        "_untimed",
+        "_plain",
+        "_watched",
         "name",
     )
 
@@ -674,7 +675,11 @@ class CircuitBreaker:
         self._clock = clock
         self._mono = clock.monotonic
         self._bus = bus
-        self._untimed = bus is None and self._core.slow_call_duration is None
+        # no slow-call detection: a call's duration matters only to call-event listeners
+        self._plain = self._core.slow_call_duration is None
+        self._watched = (
+            UNWATCHED if bus is None else bus.interest(BreakerCallSucceeded, BreakerCallFailed)
+        )
         self._lock = threading.Lock()
         self._last_failure_time: float | None = None
         self._last_change_time: float | None = None
@@ -797,10 +802,6 @@ class CircuitBreaker:
         for frm, to in changes:
             bus.publish(BreakerStateChanged(self.name, frm, to, at))
 
-    def _wants_call_events(self) -> bool:
-        bus = self._bus
-        return bus is not None and (bus.wants(BreakerCallSucceeded) or bus.wants(BreakerCallFailed))
-
     def _before(self) -> tuple[int, float]:
         """Ask for a permit; raise CircuitOpenError when rejected. Returns (permit, start).
 
@@ -811,7 +812,7 @@ class CircuitBreaker:
         permit = core.generation
         if not core.admits:
             permit = self._permit()
-        if self._untimed or not (core.needs_duration or self._wants_call_events()):
+        if not (core.needs_duration or self._watched.active):
             return permit, _UNTIMED
         return permit, self._mono()
 
@@ -979,7 +980,7 @@ class CircuitBreaker:
         """The (before, after_success) pair for this breaker: shared, untimed or general."""
         if self._fleet is not None:
             return self._before_shared, self._after_success_shared
-        if self._untimed:
+        if self._plain and not self._watched.active:
             return self._before_untimed, self._after_success_untimed
         return self._before, self._after_success
 
@@ -1020,11 +1021,21 @@ class CircuitBreaker:
         if not self._named:
             self.name = getattr(func, "__qualname__", self.name)
             self._named = True
-        if self._untimed and self._fleet is None:
-            return self._local_untimed_wrapper(func)
-        before, after_success = self._hooks()
-        after_exception = self._after_exception
+        if self._fleet is not None:
+            return self._wrapper(func, self._before_shared, self._after_success_shared)
+        general = self._wrapper(func, self._before, self._after_success)
+        if not self._plain:
+            return general
+        return self._plain_wrapper(func, general)
 
+    def _wrapper(
+        self,
+        func: Callable[P, R],
+        before: Callable[[], tuple[int, float]],
+        after_success: Callable[[tuple[int, float]], None],
+    ) -> Callable[P, R]:
+        """Wrap ``func`` with a (before, after_success) pair of hooks."""
+        after_exception = self._after_exception
         if inspect.iscoroutinefunction(func):
             afunc = cast(Callable[..., Awaitable[Any]], func)
 
@@ -1058,8 +1069,8 @@ class CircuitBreaker:
 
     __call__ = call
 
-    def _local_untimed_wrapper(self, func: Callable[P, R]) -> Callable[P, R]:
-        """The wrappers of a local breaker nobody times: the hooks, inlined.
+    def _plain_wrapper(self, func: Callable[P, R], general: Callable[P, R]) -> Callable[P, R]:
+        """The wrappers of a local breaker whose call durations nobody needs.
 
         This is the most common breaker and the one whose overhead users feel
         (pybreaker's decorator is the alternative), so a call costs the wrapper
@@ -1067,11 +1078,14 @@ class CircuitBreaker:
         lock (see :class:`_BreakerCore`), and a success whose permit is current
         in CLOSED without a window is exactly what ``_BreakerCore.on_success``
         does in that case: count it and end the run of failures. Anything else
-        goes through the general path. The sync and async wrappers differ only
-        in the ``await``.
+        goes through the untimed hooks. While someone listens for call events
+        (``self._watched``, kept current by the bus), calls take ``general``
+        instead, which times them. The sync and async wrappers differ only in
+        the ``await``.
         """
         core, lock, after_exception = self._core, self._lock, self._after_exception
         permit_for, after_success = self._permit, self._after_success_untimed
+        watched = self._watched
 
         def succeeded(permit: int) -> None:
             lock.acquire()
@@ -1087,9 +1101,12 @@ class CircuitBreaker:
 
         if inspect.iscoroutinefunction(func):
             afunc = cast(Callable[..., Awaitable[Any]], func)
+            ageneral = cast(Callable[..., Awaitable[Any]], general)
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                if watched.active:
+                    return await ageneral(*args, **kwargs)
                 permit = core.generation
                 if not core.admits:
                     permit = permit_for()
@@ -1106,6 +1123,8 @@ class CircuitBreaker:
 
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            if watched.active:
+                return general(*args, **kwargs)
             permit = core.generation
             if not core.admits:
                 permit = permit_for()
@@ -1130,14 +1149,16 @@ class CircuitBreaker:
 
 
 class _Guard:
-    __slots__ = ("_breaker", "_token")
+    __slots__ = ("_after", "_breaker", "_token")
 
     def __init__(self, breaker: CircuitBreaker) -> None:
         self._breaker = breaker
         self._token: tuple[int, float] | None = None
+        self._after: Callable[[tuple[int, float]], None] | None = None
 
     def __enter__(self) -> CircuitBreaker:
-        self._token = self._breaker._hooks()[0]()
+        before, self._after = self._breaker._hooks()  # the exit pairs with this entry
+        self._token = before()
         return self._breaker
 
     def __exit__(
@@ -1150,7 +1171,8 @@ class _Guard:
         assert token is not None, "guard exited without being entered"
         self._token = None
         if exc is None:
-            self._breaker._hooks()[1](token)
+            assert self._after is not None
+            self._after(token)
         else:
             self._breaker._after_exception(token, exc)
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import InvalidArgumentError, RateLimitExceeded
-from peak_trade.events import Event, EventBus
+from peak_trade.events import UNWATCHED, Event, EventBus
 
 if TYPE_CHECKING:
     from peak_trade.store import Store
@@ -173,6 +173,7 @@ class RateLimiter:
         self.name = name
         self._clock = clock
         self._bus = bus
+        self._decisions = UNWATCHED if bus is None else bus.interest(RateLimitDecision)
         self._store = store
         self._lock = threading.Lock()
         self._buckets: dict[str, _Bucket] = {}
@@ -223,7 +224,7 @@ class RateLimiter:
     def _decide(self, endpoint: str, bucket: _Bucket, cost: int) -> tuple[bool, float]:
         allowed, wait = bucket.take(cost)
         bus = self._bus
-        if bus is not None and bus.wants(RateLimitDecision):
+        if bus is not None and self._decisions.active:
             bus.publish(RateLimitDecision(self.name, endpoint, allowed, wait, cost))
         return allowed, wait
 
@@ -258,7 +259,7 @@ class RateLimiter:
         With ``blocking=True`` wait (on the clock) until granted, or until
         ``timeout`` seconds would be exceeded, then return False.
         """
-        if cost == 1 and not blocking and self._bus is None:
+        if cost == 1 and not blocking and not self._decisions.active:
             # the hot path: one dict lookup, one locked bucket update
             bucket = self._buckets.get(endpoint, self._default) if endpoint else self._default
             return bucket.take(1)[0]
@@ -295,7 +296,7 @@ class RateLimiter:
     ) -> None:
         """Take tokens (waiting up to ``timeout``, default: not at all) or raise
         :class:`RateLimitExceeded` carrying ``retry_after``."""
-        if cost == 1 and timeout is None and self._bus is None:
+        if cost == 1 and timeout is None and not self._decisions.active:
             bucket = self._buckets.get(endpoint, self._default) if endpoint else self._default
             allowed, wait = bucket.take(1)
         else:
