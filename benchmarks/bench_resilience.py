@@ -23,13 +23,18 @@ def _breakers() -> Suite:
     import circuitbreaker as cb_lib
     import pybreaker
 
-    from peak_trade.resilience import CircuitBreaker, CountWindow
+    from peak_trade.events import EventBus
+    from peak_trade.resilience import BreakerCallSucceeded, CircuitBreaker, CountWindow
 
     suite = Suite("Circuit breaker, success path: one protected call", baseline="peak_trade")
     ours = CircuitBreaker(failure_threshold=5, recovery_timeout=60, name="bench").call(_noop)
     windowed = CircuitBreaker(
         name="bench-window", sliding_window=CountWindow(size=100, minimum_calls=10)
     ).call(_noop)
+    quiet_bus, busy_bus = EventBus(), EventBus()
+    busy_bus.subscribe(BreakerCallSucceeded, lambda event: None)
+    on_quiet_bus = CircuitBreaker(5, 60, name="bench-bus", bus=quiet_bus).call(_noop)
+    observed = CircuitBreaker(5, 60, name="bench-observed", bus=busy_bus).call(_noop)
     pyb = pybreaker.CircuitBreaker(fail_max=5, reset_timeout=60)
     cbl = cb_lib.circuit(failure_threshold=5, recovery_timeout=60)(_noop)
     # alternating rounds: sub-microsecond rows are the most sensitive to CPU
@@ -38,6 +43,8 @@ def _breakers() -> Suite:
         {
             "peak_trade": ours,
             "peak_trade (count window)": windowed,
+            "peak_trade (on an event bus)": on_quiet_bus,
+            "peak_trade (call events subscribed)": observed,
             "pybreaker": lambda: pyb.call(_noop),
             "circuitbreaker": cbl,
         },
@@ -46,6 +53,8 @@ def _breakers() -> Suite:
     notes = {
         "peak_trade": "consecutive-failure mode",
         "peak_trade (count window)": "failure-rate mode",
+        "peak_trade (on an event bus)": "state-change listeners only: fast path",
+        "peak_trade (call events subscribed)": "every call timed, an event built and delivered",
     }
     for name, seconds in times.items():
         suite.add(name, seconds, notes.get(name, ""))
