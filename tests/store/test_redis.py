@@ -441,6 +441,86 @@ def test_a_forked_child_never_shares_the_parents_connection(redis_url: str) -> N
         assert theirs == list(range(1, 301))
 
 
+async def _named_async_store(redis_server: RedisServer, name: str) -> AsyncRedisStore:
+    return await async_store_from_url(f"{redis_server.url}?client_name={name}", namespace=name)
+
+
+def test_async_commands_share_idle_connections_and_close_ends_them(
+    redis_server: RedisServer, admin: redis.Redis
+) -> None:
+    name = unique_namespace()
+
+    async def main() -> list[int]:
+        store = await _named_async_store(redis_server, name)
+        pooled = len(named_clients(admin, name))  # the client's own (eviction-policy check)
+
+        async def worker() -> list[int]:
+            return [await store.incr("n") for _ in range(20)]
+
+        seen = await asyncio.gather(*(worker() for _ in range(30)))
+        opened = len(named_clients(admin, name)) - pooled
+        assert 1 <= opened <= 30  # at most one per concurrent command, reused after
+        assert [await store.incr("n") for _ in range(5)] == list(range(601, 606))
+        assert len(named_clients(admin, name)) - pooled == opened  # sequential: reused
+        await store.close()
+        return [v for values in seen for v in values]
+
+    values = asyncio.run(main())
+    assert sorted(values) == list(range(1, 601))  # every reply reached its own caller
+    assert until_count(admin, name, 0) == 0
+
+
+def test_an_async_command_cancelled_mid_reply_never_hands_its_reply_on(
+    redis_server: RedisServer, admin: redis.Redis
+) -> None:
+    ns = unique_namespace()
+
+    async def main() -> tuple[int, int]:
+        async with await async_store_from_url(redis_server.url, namespace=ns) as store:
+            await store.ping()  # a warm idle connection
+            admin.execute_command("CLIENT", "PAUSE", "5000", "WRITE")
+            try:
+                late = asyncio.create_task(store.incr("n"))
+                for _ in range(1000):  # until the server holds the command (flag b: blocked)
+                    await asyncio.sleep(0)
+                    clients = await asyncio.to_thread(admin.client_list)
+                    if any("b" in c.get("flags", "") for c in clients):
+                        break
+                else:  # pragma: no cover - the command never reached the server
+                    pytest.fail("the incr was never held by the paused server")
+                late.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await late
+            finally:
+                admin.execute_command("CLIENT", "UNPAUSE")
+            # a reused connection would answer this with the late "1" of the cancelled incr
+            answer = await store.incr("n")
+            return answer, int(admin.get(f"{ns}:{{n}}") or 0)
+
+    answer, stored = asyncio.run(main())
+    assert answer == stored
+
+
+def test_an_idle_async_connection_the_server_closed_is_replaced(
+    redis_server: RedisServer, admin: redis.Redis
+) -> None:
+    name = unique_namespace()
+
+    async def main() -> int:
+        store = await _named_async_store(redis_server, name)
+        async with store:
+            assert await store.incr("n") == 1
+            for client_id in named_clients(admin, name):
+                admin.client_kill_filter(_id=client_id)
+            assert until_count(admin, name, 0) == 0
+            for _ in range(10):  # let the loop read the EOF (the admin calls above block it)
+                await asyncio.sleep(0)
+            return await store.incr("n")  # no error, sent once
+
+    assert asyncio.run(main()) == 2
+    assert admin.get(f"{name}:{{n}}") == b"2"
+
+
 # ---------------------------------------------------------------- layout and time
 
 

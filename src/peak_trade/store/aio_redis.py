@@ -2,7 +2,10 @@
 
 It sends exactly the commands that :class:`~peak_trade.store.redis.RedisStore`
 sends: both build them with :class:`~peak_trade.store._redis_core.RedisCommands`
-and parse replies with the same functions; only the I/O differs.
+and parse replies with the same functions; only the I/O differs. Commands go
+out on idle connections kept per event loop
+(:class:`~peak_trade.store._redis_wire.LoopConnections`), not through the
+client's pool.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from redis.backoff import NoBackoff
 
 from peak_trade.store import _redis_checks as checks
 from peak_trade.store import _redis_core as core
+from peak_trade.store._redis_wire import LoopConnections
 from peak_trade.store.base import DEFAULT_NAMESPACE
 from peak_trade.store.redis import open_client
 
@@ -55,6 +59,7 @@ class AsyncRedisStore:
         )
         self.client = client
         self._raw: Any = client
+        self._wire = LoopConnections(client.connection_pool)
 
     def __repr__(self) -> str:
         return f"AsyncRedisStore(url={self.url!r}, namespace={self.namespace!r})"
@@ -78,17 +83,11 @@ class AsyncRedisStore:
         self._ready = True
 
     async def _run(self, cmd: core.Command[T]) -> T:
-        """Send one command (one round trip) and parse its reply."""
+        """Send one command (one round trip) on an idle connection of this loop; parse the reply."""
         if not self._ready:
             await self.ensure_ready()
         try:
-            try:
-                reply = await self._raw.execute_command(*cmd.args)
-            except redis.exceptions.NoScriptError:
-                if cmd.script is None:  # pragma: no cover - only EVALSHA answers NOSCRIPT
-                    raise
-                await self._raw.execute_command("SCRIPT LOAD", core.SCRIPTS[cmd.script])
-                reply = await self._raw.execute_command(*cmd.args)
+            reply = await self._wire.send(cmd)
         except redis.RedisError as exc:
             raise self._error(exc, cmd.op, cmd.key) from exc
         return cmd.parse(reply)
@@ -150,7 +149,8 @@ class AsyncRedisStore:
         return sorted(found)
 
     async def close(self) -> None:
-        """Disconnect, if the store created the client from a URL."""
+        """Close the store's connections, and the client if the store created it from a URL."""
+        await self._wire.close()
         if self._owned:
             await self.client.aclose()
 
