@@ -193,8 +193,10 @@ class LoopConnections:
     async def _checkout(self, free: list[Any]) -> Any:
         while free:
             conn = free.pop()
+            # redis-py 8 renamed can_read_destructive (deprecated there) to can_read
+            probe = getattr(conn, "can_read", None) or conn.can_read_destructive
             try:
-                stale = bool(await conn.can_read_destructive())
+                stale = bool(await probe())
             except (redis.ConnectionError, redis.TimeoutError, OSError):  # pragma: no cover
                 stale = True  # (redis-py versions differ: EOF is True here, or this error)
             if not stale:
