@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from benchmarks._harness import Suite, per_call, per_call_interleaved
 
@@ -141,6 +142,49 @@ def _redis() -> list[Suite]:
             for label, seconds in threaded_interleaved(contenders, THREADS, N // 20).items():
                 threaded.add(label, seconds, f"{1 / seconds:,.0f} decisions/s")
             store.close()
+            asynchronous = _redis_async(server.url)
         finally:
             _stop(server.process, server.host, server.port)
-    return [suite, threaded]
+    return [suite, threaded, asynchronous]
+
+
+def _redis_async(url: str) -> Suite:
+    import asyncio
+
+    from limits import RateLimitItemPerSecond
+    from limits.aio.storage import RedisStorage
+    from limits.aio.strategies import FixedWindowRateLimiter
+
+    from peak_trade.store.aio import async_store_from_url
+
+    suite = Suite(
+        "Shared bucket in Redis from asyncio: one granted decision (one round trip)",
+        baseline="peak_trade AsyncRedisStore.take_tokens",
+    )
+
+    async def measure() -> dict[str, float]:
+        store = await async_store_from_url(url, namespace="bench-async")
+        item = RateLimitItemPerSecond(HUGE)
+        fixed = FixedWindowRateLimiter(RedisStorage("async+" + url, implementation="redispy"))
+        contenders: dict[str, Callable[[], Any]] = {
+            "peak_trade AsyncRedisStore.take_tokens": lambda: store.take_tokens("b", HUGE, 1),
+            "limits.aio FixedWindow (redis-py)": lambda: fixed.hit(item, "fixed"),
+        }
+        number = N // 20
+        best = dict.fromkeys(contenders, float("inf"))
+        for fn in contenders.values():  # warm up: connections, script loads
+            for _ in range(number // 10):
+                await fn()
+        for _ in range(7):  # alternating rounds, as per_call_interleaved
+            for name, fn in contenders.items():
+                begun = time.perf_counter()
+                for _ in range(number):
+                    await fn()
+                best[name] = min(best[name], (time.perf_counter() - begun) / number)
+        await store.close()
+        return best
+
+    notes = {"peak_trade AsyncRedisStore.take_tokens": "RateLimiter's GCRA decision, awaited"}
+    for label, seconds in asyncio.run(measure()).items():
+        suite.add(label, seconds, notes.get(label, ""))
+    return suite
