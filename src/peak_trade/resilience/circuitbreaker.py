@@ -931,12 +931,14 @@ class CircuitBreaker:
         if changes:
             self._publish_changes(changes)
             self._share(changes)
+        if start == _UNTIMED:
+            return  # nobody listened when the call began: counted, not reported
         bus = self._bus
         if bus is not None and bus.wants(BreakerCallSucceeded):
             bus.publish(BreakerCallSucceeded(self.name, duration))
 
     # -- a shared breaker adds a sync before and a count reset after; a local one
-    # -- pays nothing for the feature (the shells pick their pair once)
+    # -- pays nothing for the feature (``call`` picks the wrapper once)
 
     def _before_shared(self) -> tuple[int, float]:
         fleet = self._fleet
@@ -952,36 +954,12 @@ class CircuitBreaker:
         if fleet.failures_dirty and self._core.state is _CLOSED:
             fleet.record_success()
 
-    # -- the common case, a local breaker nobody times (no bus, no slow-call
-    # -- detection): no clock reads, no duration, no event checks on success
-
-    def _before_untimed(self) -> tuple[int, float]:
-        core = self._core
-        permit = core.generation
-        if not core.admits:
-            permit = self._permit()
-        return permit, _UNTIMED
-
-    def _after_success_untimed(self, token: tuple[int, float]) -> None:
-        core = self._core
-        lock = self._lock
-        lock.acquire()
-        try:
-            core.on_success(token[0], self._mono() if core.needs_time else 0.0, 0.0)
-            changes = self._drain() if core.pending else None
-        finally:
-            lock.release()
-        if changes:
-            self._publish_changes(changes)
-
     def _hooks(
         self,
     ) -> tuple[Callable[[], tuple[int, float]], Callable[[tuple[int, float]], None]]:
-        """The (before, after_success) pair for this breaker: shared, untimed or general."""
+        """The (before, after_success) pair for this breaker: shared or local."""
         if self._fleet is not None:
             return self._before_shared, self._after_success_shared
-        if self._plain and not self._watched.active:
-            return self._before_untimed, self._after_success_untimed
         return self._before, self._after_success
 
     def _after_exception(self, token: tuple[int, float], exc: BaseException) -> None:
@@ -1078,14 +1056,13 @@ class CircuitBreaker:
         lock (see :class:`_BreakerCore`), and a success whose permit is current
         in CLOSED without a window is exactly what ``_BreakerCore.on_success``
         does in that case: count it and end the run of failures. Anything else
-        goes through the untimed hooks. While someone listens for call events
-        (``self._watched``, kept current by the bus), calls take ``general``
-        instead, which times them. The sync and async wrappers differ only in
-        the ``await``.
+        goes through ``_after_success`` with an untimed token. While someone
+        listens for call events (``self._watched``, kept current by the bus),
+        calls take ``general`` instead, which times them. The sync and async
+        wrappers differ only in the ``await``.
         """
         core, lock, after_exception = self._core, self._lock, self._after_exception
-        permit_for, after_success = self._permit, self._after_success_untimed
-        watched = self._watched
+        permit_for, after_success, watched = self._permit, self._after_success, self._watched
 
         def succeeded(permit: int) -> None:
             lock.acquire()
