@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import gc
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 
@@ -81,4 +82,58 @@ def per_call_interleaved(
     for _ in range(repeat):
         for name, fn in fns.items():
             best[name] = min(best[name], per_call(fn, number=number, repeat=1))
+    return best
+
+
+async def async_per_call(fn: Callable[[], Awaitable[object]], *, number: int) -> float:
+    """Per-call time of ``number`` awaited calls of ``fn``, in one round."""
+    start = time.perf_counter()
+    for _ in range(number):
+        await fn()
+    return (time.perf_counter() - start) / number
+
+
+async def async_per_call_interleaved(
+    fns: dict[str, Callable[[], Awaitable[object]]], *, number: int, repeat: int = 7
+) -> dict[str, float]:
+    """The async twin of :func:`per_call_interleaved`: best per-call time, alternating rounds."""
+    for fn in fns.values():  # warm up: connections, script loads
+        await async_per_call(fn, number=max(1, number // 10))
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            best[name] = min(best[name], await async_per_call(fn, number=number))
+    return best
+
+
+def threaded_interleaved(
+    fns: dict[str, Callable[[], object]], threads: int, number: int, repeat: int = 3
+) -> dict[str, float]:
+    """Best wall time per call with ``threads`` threads each making ``number`` calls.
+
+    The contenders take turns (as in ``per_call_interleaved``), so machine load
+    drifting during the run hits them all alike.
+    """
+
+    def once(fn: Callable[[], object]) -> float:
+        start_line = threading.Barrier(threads + 1)
+
+        def work() -> None:
+            start_line.wait()
+            for _ in range(number):
+                fn()
+
+        workers = [threading.Thread(target=work) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        start_line.wait()
+        begun = time.perf_counter()
+        for w in workers:
+            w.join()
+        return (time.perf_counter() - begun) / (threads * number)
+
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            best[name] = min(best[name], once(fn))
     return best

@@ -6,49 +6,20 @@ budget): we measure the per-decision overhead, not the waiting.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks._harness import Suite, per_call, per_call_interleaved
+from benchmarks._harness import (
+    Suite,
+    async_per_call_interleaved,
+    per_call,
+    per_call_interleaved,
+    threaded_interleaved,
+)
 
 N = 50_000
 HUGE = 10**9
 THREADS = 4
-
-
-def threaded_interleaved(
-    fns: dict[str, Callable[[], object]], threads: int, number: int, repeat: int = 3
-) -> dict[str, float]:
-    """Best wall time per call with ``threads`` threads each making ``number`` calls.
-
-    The contenders take turns (as in ``per_call_interleaved``), so machine load
-    drifting during the run hits them all alike.
-    """
-
-    def once(fn: Callable[[], object]) -> float:
-        start_line = threading.Barrier(threads + 1)
-
-        def work() -> None:
-            start_line.wait()
-            for _ in range(number):
-                fn()
-
-        workers = [threading.Thread(target=work) for _ in range(threads)]
-        for w in workers:
-            w.start()
-        start_line.wait()
-        begun = time.perf_counter()
-        for w in workers:
-            w.join()
-        return (time.perf_counter() - begun) / (threads * number)
-
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            best[name] = min(best[name], once(fn))
-    return best
 
 
 def _local() -> Suite:
@@ -170,17 +141,7 @@ def _redis_async(url: str) -> Suite:
             "peak_trade AsyncRedisStore.take_tokens": lambda: store.take_tokens("b", HUGE, 1),
             "limits.aio FixedWindow (redis-py)": lambda: fixed.hit(item, "fixed"),
         }
-        number = N // 20
-        best = dict.fromkeys(contenders, float("inf"))
-        for fn in contenders.values():  # warm up: connections, script loads
-            for _ in range(number // 10):
-                await fn()
-        for _ in range(7):  # alternating rounds, as per_call_interleaved
-            for name, fn in contenders.items():
-                begun = time.perf_counter()
-                for _ in range(number):
-                    await fn()
-                best[name] = min(best[name], (time.perf_counter() - begun) / number)
+        best = await async_per_call_interleaved(contenders, number=N // 20)
         await store.close()
         return best
 

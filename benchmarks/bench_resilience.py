@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from benchmarks._harness import Suite, per_call, per_call_interleaved
+from benchmarks._harness import Suite, async_per_call, per_call, per_call_interleaved
 
 N = 50_000
 
@@ -102,19 +102,13 @@ def _pipeline() -> Suite:
         baseline="sync pipeline",
     )
 
-    async def async_round(fn: Callable[[], Awaitable[object]], n: int) -> float:
-        start = time.perf_counter()
-        for _ in range(n):
-            await fn()
-        return (time.perf_counter() - start) / n
-
     # The sync and async rows take turns, round by round, so their ratio (the
     # async-overhead target) is not skewed by load that drifts during the run.
     contenders: list[tuple[str, Callable[[], float]]] = [
         ("sync pipeline", lambda: per_call(full, number=N // 5, repeat=1)),
-        ("async pipeline", lambda: asyncio.run(async_round(afull, N // 5))),
+        ("async pipeline", lambda: asyncio.run(async_per_call(afull, number=N // 5))),
         ("bare sync call", lambda: per_call(_noop, number=N, repeat=1)),
-        ("bare async call", lambda: asyncio.run(async_round(anoop, N))),
+        ("bare async call", lambda: asyncio.run(async_per_call(anoop, number=N))),
     ]
     best = {name: float("inf") for name, _ in contenders}
     for _ in range(7):
