@@ -28,6 +28,10 @@ def candles(start: str, periods: int, freq: str = "1min", seed: int = 0) -> pd.D
     )
 
 
+def in_ns(df: pd.DataFrame) -> pd.DataFrame:
+    return df.set_axis(pd.DatetimeIndex(df.index).as_unit("ns"))
+
+
 @pytest.fixture
 def cache(tmp_path: Path) -> OhlcvCache:
     ctx = ReproContext.create(seed=1, config_dict={"a": 1}, run_id="run-1", git_sha="abc123")
@@ -43,7 +47,10 @@ def test_round_trip_across_monthly_partitions(cache: OhlcvCache) -> None:
         "binance/BTC%2FUSDT/1m/2026-02.parquet",
     )
     back = cache.read("binance", "BTC/USDT", "1m")
-    pd.testing.assert_frame_equal(back, df, check_freq=False)
+    # the cache stores and returns one canonical index type, whatever unit came in
+    # (pandas 3 builds microsecond indexes by default, pandas 2 nanosecond ones)
+    assert str(back.index.dtype) == "datetime64[ns, UTC]"
+    pd.testing.assert_frame_equal(back, in_ns(df), check_freq=False)
     assert cache.series() == [("binance", "BTC/USDT", "1m")]
     assert cache.last_timestamp("binance", "BTC/USDT", "1m") == df.index[-1]
 
@@ -63,7 +70,7 @@ def test_overlap_is_merged_sorted_and_the_newer_candle_wins(cache: OhlcvCache) -
     assert len(back) == 90
     assert back.index.is_monotonic_increasing
     assert back.index.is_unique
-    pd.testing.assert_frame_equal(back.iloc[30:], revised, check_freq=False)
+    pd.testing.assert_frame_equal(back.iloc[30:], in_ns(revised), check_freq=False)
     again = cache.append("binance", "BTC/USDT", "1m", revised)
     assert (again.rows_added, again.rows_updated, again.files) == (0, 0, ())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import sys
 
 import numpy as np
@@ -202,7 +203,8 @@ def test_object_dtype_is_rejected_with_column_and_dtype() -> None:
     v = only(report(frame), Rule.NON_NUMERIC_DTYPE)
     assert v.count == 2
     assert v.examples == ("close", "volume")
-    assert "close (object)" in v.message
+    # pandas 2 parses text as object, pandas 3 as its own string dtype
+    assert re.search(r"close \((object|str)\)", v.message)
     assert "volume (bool)" in v.message
 
 
