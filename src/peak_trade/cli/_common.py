@@ -1,10 +1,24 @@
-"""What every ``peaktrade`` command shares: the Typer apps, options, exit codes, error exit."""
+"""What every ``peaktrade`` command shares: the Typer apps, options, exit codes, error exit.
+
+Exit codes, the same for every command:
+
+* ``0`` (``EXIT_OK``): done; every check passed.
+* ``1`` (``EXIT_FAILURE``): the command ran and found a problem (invalid candles, a
+  checksum mismatch), or failed at run time (the store is unreachable).
+* ``2`` (``EXIT_USAGE``): the command could not do what was asked because of its
+  input: an unknown option, a missing file or directory, a directory that is not
+  a cache, an invalid configuration. Fix the command line or the config.
+
+With ``--json`` a command prints one JSON document on stdout whatever happens,
+errors included (:func:`json_error`); without it, errors go to stderr.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,6 +26,7 @@ from peak_trade import __version__
 from peak_trade.config import Settings, load_settings
 from peak_trade.errors import ConfigError, PeakTradeError
 
+EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
@@ -65,6 +80,22 @@ def fail(err: PeakTradeError) -> typer.Exit:
     """Print ``err`` to stderr; the exit to raise (2 for a config error, else 1)."""
     typer.echo(f"error: {err}", err=True)
     return typer.Exit(EXIT_USAGE if isinstance(err, ConfigError) else EXIT_FAILURE)
+
+
+def error_dict(err: PeakTradeError) -> dict[str, Any]:
+    """An error as JSON-able data: type, message, hint, context."""
+    return {
+        "type": type(err).__name__,
+        "message": err.message,
+        "hint": err.hint,
+        "context": err.context,
+    }
+
+
+def json_error(err: PeakTradeError, code: int) -> typer.Exit:
+    """Print ``{"ok": false, "error": {...}}`` on stdout; the exit to raise with ``code``."""
+    typer.echo(json.dumps({"ok": False, "error": error_dict(err)}, indent=2, default=str))
+    return typer.Exit(code)
 
 
 def load(path: Path | None) -> Settings:
