@@ -102,7 +102,7 @@ def test_config_show_uses_the_default_file_location(tmp_path: Path) -> None:
     assert "config/peaktrade.toml" in out.stdout
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_run_opens_the_store_and_stops_cleanly_on_signal(tmp_path: Path, sig: int) -> None:
     proc = subprocess.Popen(
         [str(BIN), "run"],

@@ -12,9 +12,12 @@ from peak_trade.cli._common import ConfigOption, app, fail, load
 from peak_trade.errors import PeakTradeError
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @app.command("run")
 def run(config: ConfigOption = None) -> None:
-    """Run the peak-trade node on the given (or default) configuration until Ctrl-C / SIGTERM."""
+    """Run the peak-trade node on its configuration until Ctrl-C, SIGTERM or SIGHUP."""
     settings = load(config)
     from peak_trade.node import Node  # wiring layer; imported late to keep --help fast
 
@@ -28,7 +31,8 @@ def run(config: ConfigOption = None) -> None:
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
-    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    # SIGHUP too: a closed terminal or a supervisor's hang-up must not skip the clean stop
+    previous = {s: signal.signal(s, _on_signal) for s in _STOP_SIGNALS}
     try:
         for line in node.describe():
             typer.echo(line)
