@@ -11,7 +11,6 @@ import typer
 from peak_trade.cli._common import ConfigOption, app, fail, load
 from peak_trade.errors import PeakTradeError
 
-
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
