@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -169,3 +173,176 @@ def test_two_namespaces_share_one_file(tmp_path: Path) -> None:
     assert (a.get("k"), b.get("k")) == (b"1", b"2")
     a.close()
     b.close()
+
+
+# ------------------------------------------------------------ connections per thread
+
+
+def _open_fds(path: Path) -> int:
+    """Descriptors of this process open on the database file or its -wal / -shm files."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the descriptor listdir itself used, closed meanwhile
+            continue
+        if target.startswith(str(path)):
+            count += 1
+    return count
+
+
+def test_a_finished_threads_connection_is_closed_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = SqliteStore(path)
+
+    def one_thread() -> None:
+        worker = threading.Thread(target=store.incr, args=("n",))
+        worker.start()
+        worker.join()
+
+    one_thread()
+    # SQLite keeps a closed connection's database descriptor for reuse while other
+    # connections of the process hold locks on the file: one, whatever the count.
+    before = _open_fds(path)
+    assert before > 0
+    for _ in range(50):
+        one_thread()
+    assert _open_fds(path) == before  # no collection needed: closed when the thread ended
+    assert store.get("n") == b"51"
+    store.close()
+    assert _open_fds(path) == 0
+
+
+_SHORT_LIVED_THREADS = """
+import resource, sys, threading
+from peak_trade.store.sqlite import SqliteStore
+
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+store = SqliteStore(sys.argv[1])
+errors = []
+
+def work():
+    try:
+        store.incr("n")
+    except BaseException as exc:
+        errors.append(repr(exc))
+
+for _ in range(500):
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+print(store.get("n").decode(), len(errors), errors[:1])
+"""
+
+
+def test_500_short_lived_threads_fit_in_256_descriptors(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _SHORT_LIVED_THREADS, str(tmp_path / "s.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split(maxsplit=2)[:2] == ["500", "0"], out.stdout
+
+
+class _PausingClock(ManualClock):
+    """A clock that holds one chosen thread inside ``time()`` until released.
+
+    The store reads the clock inside its write transaction, so this parks a
+    thread in the middle of an operation, connection in hand, without sleeping.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.victim: threading.Thread | None = None
+        self.inside = threading.Event()
+        self.release = threading.Event()
+
+    def time(self) -> float:
+        if threading.current_thread() is self.victim:
+            self.victim = None
+            self.inside.set()
+            assert self.release.wait(30)
+        return super().time()
+
+
+def test_close_never_pulls_a_connection_from_under_a_running_operation(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    clock = _PausingClock()
+    store = SqliteStore(path, clock=clock)
+    results: list[object] = []
+    done = threading.Event()
+    finish = threading.Event()
+
+    def work() -> None:
+        try:
+            results.append(store.incr("n"))  # parked inside BEGIN IMMEDIATE ... COMMIT
+        except BaseException as exc:  # reported below
+            results.append(exc)
+        done.set()
+        assert finish.wait(30)
+
+    worker = threading.Thread(target=work)
+    clock.victim = worker
+    worker.start()
+    try:
+        assert clock.inside.wait(30)
+        store.close()  # the main thread's connection closes now, the busy one when it is done
+        clock.release.set()
+        assert done.wait(30)
+        assert results == [1]
+        assert _open_fds(path) == 0  # closed by its thread right after the operation
+    finally:
+        clock.release.set()
+        finish.set()
+        worker.join()
+    assert store.get("n") == b"1"  # and the store reconnects
+    store.close()
+
+
+class _OwnedConnection(sqlite3.Connection):
+    """Refuses to run a statement on any thread but the one that opened it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.owner = threading.get_ident()
+
+    def execute(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
+        assert threading.get_ident() == self.owner, "connection used from another thread"
+        return super().execute(*args, **kwargs)
+
+
+def test_a_connection_is_only_ever_used_by_its_own_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_connect = sqlite3.connect
+
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        return real_connect(*args, factory=_OwnedConnection, **kwargs)
+
+    monkeypatch.setattr(sqlite_module.sqlite3, "connect", connect)
+    store = SqliteStore(tmp_path / "s.db")
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def work() -> None:
+        try:
+            start.wait(30)
+            for i in range(50):
+                store.incr("n")
+                if i == 25:
+                    store.close()  # from a thread that does not own the others' connections
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.get("n") == b"300"
+    store.close()

@@ -9,8 +9,14 @@ How it stays atomic across processes:
   write. Waiting for the lock is bounded by ``busy_timeout``; past it the
   primitive raises :class:`~peak_trade.errors.StoreUnavailableError`.
 - Plain reads are one ``SELECT`` (a consistent snapshot).
-- One connection per thread (``threading.local``); a forked child opens its
-  own and never touches (or closes) the ones it inherited.
+- One connection per thread, used by that thread only (:class:`_ThreadConnections`).
+  A thread's connection is closed as soon as the thread ends (a holder in its
+  locals closes it), so short-lived threads never pile up descriptors.
+  :meth:`SqliteStore.close` closes every connection of the process at once,
+  except one that its thread is using right now: that thread closes it when
+  its operation ends, so no operation ever loses its connection half-way.
+  A forked child opens its own and never touches (or closes) the ones it
+  inherited (closing them could checkpoint or unlink the parent's WAL).
 
 Expiry is logical: rows carry ``expires_at`` in wall-clock seconds from the
 injected clock (shared by every process on the host); reads ignore expired
@@ -26,7 +32,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -87,12 +94,7 @@ class SqliteStore(StoreBase):
         self.url = f"sqlite:///{path}"
         self.clock = clock
         self.busy_timeout = float(busy_timeout)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
-        self._generation = 0
-        self._conns: list[sqlite3.Connection] = []
-        self._orphans: list[sqlite3.Connection] = []
+        self._pool = _ThreadConnections(self._connect)
         self._writes = itertools.count(1)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,8 +108,8 @@ class SqliteStore(StoreBase):
         self._purge()
 
     def _open_schema(self) -> None:
-        with self._errors("open", None):
-            version = create_schema(self._conn())
+        with self._errors("open", None), self._pool.use() as conn:
+            version = create_schema(conn)
         if version != SCHEMA_VERSION:
             raise StoreError(
                 f"The store file has schema version {version}; this peak-trade reads "
@@ -153,31 +155,10 @@ class SqliteStore(StoreBase):
         if str(mode).lower() != "wal":  # pragma: no cover - filesystems without shared memory
             _log.warning("sqlite store is not in WAL mode", path=str(self.path), mode=mode)
 
-    def _conn(self) -> sqlite3.Connection:
-        pid = os.getpid()
-        if pid != self._pid:
-            # Forked child: keep the inherited connections referenced but unused
-            # (closing them here could disturb the parent's locks).
-            self._orphans.extend(self._conns)
-            self._conns, self._pid, self._lock = [], pid, threading.Lock()
-            self._local = threading.local()
-        cached: tuple[int, sqlite3.Connection] | None = getattr(self._local, "conn", None)
-        if cached is not None and cached[0] == self._generation:
-            return cached[1]
-        conn = self._connect()
-        with self._lock:
-            self._conns.append(conn)
-            self._local.conn = (self._generation, conn)
-        return conn
-
     def close(self) -> None:
-        """Close every connection this process opened. The store reconnects if used again."""
-        with self._lock:
-            conns, self._conns = self._conns, []
-            self._generation += 1
-        for conn in conns:
-            with contextlib.suppress(sqlite3.Error):  # closing is best effort
-                conn.close()
+        """Close the connections of this process (one in use closes when its operation
+        ends). The store reconnects if used again."""
+        self._pool.close()
 
     # ------------------------------------------------------------ errors and transactions
 
@@ -218,14 +199,13 @@ class SqliteStore(StoreBase):
 
     @contextmanager
     def _read(self, op: str, key: str | None) -> Iterator[sqlite3.Connection]:
-        with self._errors(op, key):
-            yield self._conn()
+        with self._errors(op, key), self._pool.use() as conn:
+            yield conn
 
     @contextmanager
     def _write(self, op: str, key: str | None) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` (the write lock first), the body, ``COMMIT``; rollback on error."""
-        with self._errors(op, key):
-            conn = self._conn()
+        with self._errors(op, key), self._pool.use() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -240,7 +220,8 @@ class SqliteStore(StoreBase):
     def _purge(self) -> None:
         """Best effort: the primitive already committed, so a failed purge must not fail it."""
         try:
-            purge(self._conn(), self.clock.time())
+            with self._pool.use() as conn:
+                purge(conn, self.clock.time())
         except sqlite3.Error as exc:
             _log.warning("sqlite store purge skipped", path=str(self.path), error=str(exc))
 
@@ -404,3 +385,133 @@ class SqliteStore(StoreBase):
                 (self.namespace, prefix, len(prefix), prefix, self.clock.time()),
             ).fetchall()
         return [str(r[0]) for r in rows]
+
+
+# ------------------------------------------------------------------ connections
+
+
+class _Slot:
+    """One thread's connection: which process opened it, whether it is in use, and
+    whether :meth:`_ThreadConnections.close` asked for it to close when done."""
+
+    __slots__ = ("busy", "conn", "doomed", "pid")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn: sqlite3.Connection | None = conn
+        self.pid = os.getpid()
+        self.busy = 0
+        self.doomed = False
+
+
+class _Holder:
+    """Sits in a thread's locals, nowhere else: dropped the moment the thread ends,
+    and its ``__del__`` closes the thread's connection then (no garbage collection
+    needed, nothing waits for a reaper)."""
+
+    __slots__ = ("pool", "slot")
+
+    def __init__(self, pool: _ThreadConnections, slot: _Slot) -> None:
+        self.pool = weakref.ref(pool)
+        self.slot = slot
+
+    def __del__(self) -> None:
+        pool = self.pool()
+        if pool is not None:
+            with contextlib.suppress(Exception):  # finalisers must not raise
+                pool.discard(self.slot)
+
+
+class _ThreadConnections:
+    """One SQLite connection per thread of this process, closed when the thread ends.
+
+    The pool keeps every open connection of this process referenced (so a
+    forked child can keep the inherited ones alive, unused, instead of letting
+    them close), a thread's locals keep a :class:`_Holder` of its own. A
+    connection is only ever handed to the thread that opened it; ``close()``
+    from any thread closes the idle ones and marks the busy ones, which their
+    thread closes when its operation ends (``use()``).
+    """
+
+    __slots__ = ("__weakref__", "_connect", "_local", "_lock", "_orphans", "_pid", "_slots")
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._slots: set[_Slot] = set()
+        self._orphans: list[_Slot] = []
+        self._pid = os.getpid()
+
+    @contextmanager
+    def use(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection (opened on first use), for one operation."""
+        slot, conn = self._acquire()
+        try:
+            yield conn
+        finally:
+            self._release(slot)
+
+    def _acquire(self) -> tuple[_Slot, sqlite3.Connection]:
+        if os.getpid() != self._pid:
+            self._after_fork()
+        holder: _Holder | None = getattr(self._local, "holder", None)
+        if holder is not None:
+            slot = holder.slot
+            with self._lock:
+                conn = slot.conn
+                if conn is not None:
+                    slot.busy += 1
+                    return slot, conn
+        conn = self._connect()
+        slot = _Slot(conn)
+        slot.busy = 1
+        with self._lock:
+            self._slots.add(slot)
+        self._local.holder = _Holder(self, slot)  # the old holder's slot is already closed
+        return slot, conn
+
+    def _release(self, slot: _Slot) -> None:
+        with self._lock:
+            slot.busy -= 1
+            conn = self._take(slot) if slot.doomed and not slot.busy else None
+        _close(conn)
+
+    def _take(self, slot: _Slot) -> sqlite3.Connection | None:
+        """Detach ``slot``'s connection for closing (call with the lock held)."""
+        conn, slot.conn = slot.conn, None
+        self._slots.discard(slot)
+        return conn
+
+    def discard(self, slot: _Slot) -> None:
+        """Close ``slot``'s connection: its thread has ended."""
+        if slot.pid != os.getpid():
+            return  # inherited across fork: the pool keeps it referenced, never closed
+        with self._lock:
+            conn = self._take(slot)
+        _close(conn)
+
+    def close(self) -> None:
+        """Close every idle connection now; a busy one when its operation ends."""
+        if os.getpid() != self._pid:
+            self._after_fork()
+        with self._lock:
+            idle = [self._take(s) for s in list(self._slots) if not s.busy]
+            for slot in self._slots:
+                slot.doomed = True
+        for conn in idle:
+            _close(conn)
+
+    def _after_fork(self) -> None:
+        """In a forked child: keep the parent's connections referenced but never use
+        or close them; start afresh."""
+        self._orphans.extend(self._slots)
+        self._slots = set()
+        self._lock = threading.Lock()
+        self._local = threading.local()  # drops the forking thread's holder (a no-op here)
+        self._pid = os.getpid()
+
+
+def _close(conn: sqlite3.Connection | None) -> None:
+    if conn is not None:
+        with contextlib.suppress(sqlite3.Error):  # closing is best effort
+            conn.close()
