@@ -245,6 +245,49 @@ def test_fallback_async() -> None:
     assert asyncio.run(f()) == "cached"
 
 
+def test_an_async_fallback_func_is_awaited() -> None:
+    seen: list[str] = []
+
+    async def cached_price(exc: BaseException, symbol: str) -> float:
+        await asyncio.sleep(0)
+        seen.append(f"{symbol}: {type(exc).__name__}")
+        return 99.5
+
+    @fallback(func=cached_price)
+    async def price(symbol: str) -> float:
+        raise ConnectionError("down")
+
+    assert asyncio.run(price("BTC")) == 99.5  # the answer, not a coroutine object
+    assert seen == ["BTC: ConnectionError"]
+
+
+def test_a_sync_fallback_func_serves_an_async_function() -> None:
+    @fallback(func=lambda exc: "stale")
+    async def price() -> str:
+        raise ConnectionError
+
+    assert asyncio.run(price()) == "stale"
+
+
+def test_an_async_fallback_func_on_a_sync_function_is_refused() -> None:
+    async def cached(exc: BaseException) -> float:
+        return 1.0
+
+    with pytest.raises(InvalidArgumentError, match="cannot await") as info:
+
+        @fallback(func=cached)
+        def price() -> float:
+            raise ConnectionError
+
+    assert info.value.hint
+
+
+@pytest.mark.parametrize("bad", ["ConnectionError", int, (ConnectionError, "x"), 3, ()])
+def test_fallback_exceptions_are_validated(bad: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="exceptions"):
+        fallback(value=1, exceptions=bad)  # type: ignore[arg-type]
+
+
 def test_fallback_needs_exactly_one_strategy() -> None:
     with pytest.raises(InvalidArgumentError, match="exactly one"):
         fallback()

@@ -345,6 +345,122 @@ def test_base_exceptions_are_ignored(clock: ManualClock) -> None:
     assert breaker.stats.ignored_count == 1
 
 
+@pytest.mark.parametrize("argument", ["expected_exception", "exclude"])
+@pytest.mark.parametrize(
+    "bad",
+    ["ConnectionError", int, object(), (ConnectionError, "TimeoutError"), [KeyError, 3]],
+    ids=["string", "non-exception class", "instance", "tuple with a string", "list with an int"],
+)
+def test_exception_arguments_are_validated_at_construction(argument: str, bad: object) -> None:
+    with pytest.raises(InvalidArgumentError, match=argument) as info:
+        CircuitBreaker(name="svc", **{argument: bad})  # type: ignore[arg-type]
+    assert argument in info.value.context
+    assert info.value.hint
+    assert "ConnectionError" in info.value.hint
+    with pytest.raises(InvalidArgumentError, match=argument):
+        circuit_breaker(**{argument: bad})  # type: ignore[arg-type]
+
+
+def test_a_string_expected_exception_names_what_was_given() -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        CircuitBreaker(expected_exception="ConnectionError")  # type: ignore[arg-type]
+    assert "the string 'ConnectionError'" in info.value.message
+    assert "expected_exception=ConnectionError" in (info.value.hint or "")
+
+
+def test_an_empty_expected_exception_is_refused_but_an_empty_exclude_is_fine() -> None:
+    with pytest.raises(InvalidArgumentError, match="empty"):
+        CircuitBreaker(expected_exception=())
+    CircuitBreaker(exclude=())
+
+
+def test_exception_arguments_accept_lists_and_unions(clock: ManualClock) -> None:
+    breaker, f = make(
+        clock, failure_threshold=2, expected_exception=[Boom, KeyError], exclude=Other | ValueError
+    )
+    fail(f, exc=Other)
+    fail(f, exc=KeyError)
+    fail(f, exc=Boom)
+    assert state_of(breaker) is CircuitState.OPEN
+
+
+class FaultyClock(ManualClock):
+    """A clock whose readings can be made to fail: a bookkeeping hook that raises.
+
+    ``broken`` names the readings that raise: ``{"time"}``, ``{"monotonic"}`` or both.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken: set[str] = set()
+
+    def time(self) -> float:
+        if "time" in self.broken:
+            raise RuntimeError("clock failed")
+        return super().time()
+
+    def monotonic(self) -> float:
+        if "monotonic" in self.broken:
+            raise RuntimeError("clock failed")
+        return super().monotonic()
+
+
+def _open_then_due(
+    clock: FaultyClock, **kwargs: object
+) -> tuple[CircuitBreaker, Callable[..., str]]:
+    breaker, f = make(clock, failure_threshold=1, recovery_timeout=10, **kwargs)
+    fail(f)
+    clock.advance(10)  # the next call is the trial
+    return breaker, f
+
+
+def test_a_trial_whose_failure_bookkeeping_raises_still_frees_its_slot() -> None:
+    clock = FaultyClock()
+    breaker, f = _open_then_due(clock)
+
+    def trial_fails() -> None:
+        clock.broken = {"time", "monotonic"}  # it fails while the breaker records the outcome
+        raise Boom
+
+    with pytest.raises(RuntimeError, match="clock failed") as info:
+        breaker.call(trial_fails)()
+    assert isinstance(info.value.__context__, Boom)  # the call's own error is kept
+    clock.broken = set()
+    assert state_of(breaker) is CircuitState.HALF_OPEN
+    assert f() == "ok"  # the trial slot was given back: a new trial runs
+    assert state_of(breaker) is CircuitState.CLOSED
+
+
+def test_a_trial_whose_state_change_cannot_be_published_frees_its_slot() -> None:
+    clock = FaultyClock()
+    breaker, f = _open_then_due(clock)
+    clock.broken = {"time"}  # OPEN -> HALF_OPEN is recorded, then publishing it fails
+    with pytest.raises(RuntimeError, match="clock failed"):
+        f()
+    clock.broken = set()
+    assert state_of(breaker) is CircuitState.HALF_OPEN
+    assert f() == "ok"
+    assert state_of(breaker) is CircuitState.CLOSED
+
+
+def test_a_timed_trial_whose_success_bookkeeping_raises_frees_its_slot() -> None:
+    clock = FaultyClock()
+    bus = EventBus()
+    bus.subscribe(BreakerCallSucceeded, lambda event: None)  # calls are timed
+    breaker, f = _open_then_due(clock, bus=bus)
+
+    def trial_succeeds() -> str:
+        clock.broken = {"monotonic"}  # the call's duration cannot be measured
+        return "ok"
+
+    with pytest.raises(RuntimeError, match="clock failed"):
+        breaker.call(trial_succeeds)()
+    clock.broken = set()
+    assert state_of(breaker) is CircuitState.HALF_OPEN
+    assert f() == "ok"
+    assert state_of(breaker) is CircuitState.CLOSED
+
+
 # --------------------------------------------------------------------------- manual control
 
 

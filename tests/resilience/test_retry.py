@@ -130,6 +130,29 @@ def test_invalid_arguments(kwargs: dict[str, float]) -> None:
         retry_with_backoff(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "bad",
+    ["ConnectionError", int, (ConnectionError, "TimeoutError"), [ValueError, None], (), 42],
+)
+def test_expected_exception_is_validated_when_decorating(bad: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="expected_exception") as info:
+        retry_with_backoff(expected_exception=bad)  # type: ignore[arg-type]
+    assert "expected_exception" in info.value.context
+    assert info.value.hint
+
+
+def test_expected_exception_accepts_lists_and_unions(clock: ManualClock) -> None:
+    for spec in ([Flaky, KeyError], Flaky | KeyError, (Flaky, (KeyError,))):
+        op = failing(2)
+        assert retry_with_backoff(expected_exception=spec, clock=clock)(op)() == "ok"  # type: ignore[arg-type]
+        assert calls_of(op) == 3
+
+
+def test_retry_if_must_be_callable() -> None:
+    with pytest.raises(InvalidArgumentError, match="retry_if"):
+        retry_with_backoff(retry_if=True)  # type: ignore[arg-type]
+
+
 # --------------------------------------------------------------------------- giving up
 
 

@@ -175,7 +175,7 @@ class Bulkhead:
 
     def __call__(self, func: F) -> F:
         """Decorate ``func`` (sync or async)."""
-        return wrap(func, self._call_sync, self._call_async)
+        return wrap(func, self._call_sync, self._call_async, pattern="Bulkhead")
 
     def __repr__(self) -> str:
         return (

@@ -93,11 +93,9 @@ shells (and :meth:`CircuitBreaker.guard`) share ``_before`` / ``_after_success``
 from __future__ import annotations
 
 import enum
-import functools
-import inspect
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
@@ -113,6 +111,7 @@ from peak_trade.resilience._events import (
     BreakerCallSucceeded,
     BreakerStateChanged,
 )
+from peak_trade.resilience._wrap import CallKind, call_kind, exception_types, wraps
 
 if TYPE_CHECKING:
     from peak_trade.store import Store
@@ -668,8 +667,8 @@ class CircuitBreaker:
             success_threshold=success_threshold,
             sliding_window=sliding_window,
         )
-        self._expected = expected_exception
-        self._excluded = exclude
+        self._expected = exception_types("expected_exception", expected_exception)
+        self._excluded = exception_types("exclude", exclude, allow_empty=True)
         self.name = name or "circuit_breaker"
         self._named = name is not None
         self._clock = clock
@@ -783,10 +782,10 @@ class CircuitBreaker:
             return None
         changes = core.pending
         core.pending = []
-        self._last_change_time = self._clock.time()
         return changes
 
     def _publish_changes(self, changes: list[tuple[CircuitState, CircuitState]]) -> None:
+        at = self._last_change_time = self._clock.time()
         for frm, to in changes:
             log = _log.info if to.allows_calls or to is _HALF_OPEN else _log.warning
             log(
@@ -798,7 +797,6 @@ class CircuitBreaker:
         bus = self._bus
         if bus is None or not bus.wants(BreakerStateChanged):
             return
-        at = self._clock.time()
         for frm, to in changes:
             bus.publish(BreakerStateChanged(self.name, frm, to, at))
 
@@ -814,7 +812,16 @@ class CircuitBreaker:
             permit = self._permit()
         if not (core.needs_duration or self._watched.active):
             return permit, _UNTIMED
-        return permit, self._mono()
+        try:
+            return permit, self._mono()
+        except BaseException:
+            self._release(permit)
+            raise
+
+    def _release(self, permit: int) -> None:
+        """Hand a permit back without an outcome (counted as ignored; frees a trial slot)."""
+        with self._lock:
+            self._core.on_ignored(permit)
 
     def _sync(self, fleet: _fleet.Fleet) -> None:
         """Bring the local state machine in line with the fleet's shared verdict."""
@@ -911,8 +918,13 @@ class CircuitBreaker:
             retry_after = core.retry_after
             changes = self._drain() if core.pending else None
         if changes:
-            self._publish_changes(changes)
-            self._share(changes)
+            try:
+                self._publish_changes(changes)
+                self._share(changes)
+            except BaseException:
+                if permit != REJECTED:
+                    self._release(permit)  # the call will not be made: free its slot
+                raise
         if permit == REJECTED:
             self._reject(retry_after)
         return permit
@@ -920,18 +932,24 @@ class CircuitBreaker:
     def _after_success(self, token: tuple[int, float]) -> None:
         permit, start = token
         core = self._core
-        duration = 0.0 if start == _UNTIMED else self._mono() - start
+        timed = start != _UNTIMED
+        told = False
         lock = self._lock
         lock.acquire()
         try:
-            core.on_success(permit, self._mono() if core.needs_time else 0.0, duration)
+            now = self._mono() if timed or core.needs_time else 0.0
+            duration = now - start if timed else 0.0
+            core.on_success(permit, now, duration)
+            told = True
             changes = self._drain() if core.pending else None
         finally:
+            if not told:  # the clock failed: the permit still goes back
+                core.on_ignored(permit)
             lock.release()
         if changes:
             self._publish_changes(changes)
             self._share(changes)
-        if start == _UNTIMED:
+        if not timed:
             return  # nobody listened when the call began: counted, not reported
         bus = self._bus
         if bus is not None and bus.wants(BreakerCallSucceeded):
@@ -966,22 +984,29 @@ class CircuitBreaker:
         permit, start = token
         core = self._core
         if not isinstance(exc, self._expected) or isinstance(exc, self._excluded):
-            with self._lock:
-                core.on_ignored(permit)
+            self._release(permit)
             return
-        now = self._mono()
-        duration = 0.0 if start == _UNTIMED else now - start
-        wall = self._clock.time()
-        fleet_failures = None
-        if self._fleet is not None and core.window is None and core.state is _CLOSED:
-            fleet_failures = self._fleet.record_failure()  # store I/O: never under the lock
-        with self._lock:
-            if fleet_failures is not None and permit == core.generation:
-                # the fleet's run of failures (of which this one is the last) is the count
-                core.consecutive_failures = fleet_failures - 1
-            core.on_failure(permit, now, duration)
-            self._last_failure_time = wall
-            changes = self._drain() if core.pending else None
+        # Whatever fails in the bookkeeping below (a clock, a store), the permit
+        # goes back: a half-open trial slot must never be lost.
+        told = False
+        try:
+            now = self._mono()
+            duration = 0.0 if start == _UNTIMED else now - start
+            wall = self._clock.time()
+            fleet_failures = None
+            if self._fleet is not None and core.window is None and core.state is _CLOSED:
+                fleet_failures = self._fleet.record_failure()  # store I/O: never under the lock
+            with self._lock:
+                if fleet_failures is not None and permit == core.generation:
+                    # the fleet's run of failures (of which this one is the last) is the count
+                    core.consecutive_failures = fleet_failures - 1
+                core.on_failure(permit, now, duration)
+                told = True
+                self._last_failure_time = wall
+                changes = self._drain() if core.pending else None
+        finally:
+            if not told:
+                self._release(permit)
         if changes:
             self._publish_changes(changes)
             self._share(changes)
@@ -992,32 +1017,40 @@ class CircuitBreaker:
     # -- the shells
 
     def call(self, func: Callable[P, R]) -> Callable[P, R]:
-        """Wrap ``func`` (sync or ``async def``) so every call goes through the breaker.
+        """Wrap ``func`` so every call goes through the breaker.
 
-        Usable as a decorator: ``@breaker.call`` (seed) or ``@breaker``.
+        Usable as a decorator: ``@breaker.call`` (seed) or ``@breaker``. What
+        ``func`` is (sync, ``async def`` or an object with an async
+        ``__call__``, or a sync or async generator function) is decided here,
+        once; see :meth:`_generator_wrapper` for generators.
         """
         if not self._named:
             self.name = getattr(func, "__qualname__", self.name)
             self._named = True
+        kind = call_kind(func)
+        if kind.is_generator:
+            before, after_success = self._hooks()
+            return self._generator_wrapper(func, kind, before, after_success)
         if self._fleet is not None:
-            return self._wrapper(func, self._before_shared, self._after_success_shared)
-        general = self._wrapper(func, self._before, self._after_success)
+            return self._wrapper(func, kind, self._before_shared, self._after_success_shared)
+        general = self._wrapper(func, kind, self._before, self._after_success)
         if not self._plain:
             return general
-        return self._plain_wrapper(func, general)
+        return self._plain_wrapper(func, kind, general)
 
     def _wrapper(
         self,
         func: Callable[P, R],
+        kind: CallKind,
         before: Callable[[], tuple[int, float]],
         after_success: Callable[[tuple[int, float]], None],
     ) -> Callable[P, R]:
         """Wrap ``func`` with a (before, after_success) pair of hooks."""
         after_exception = self._after_exception
-        if inspect.iscoroutinefunction(func):
+        if kind is CallKind.ASYNC:
             afunc = cast(Callable[..., Awaitable[Any]], func)
 
-            @functools.wraps(func)
+            @wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 token = before()
                 try:
@@ -1031,7 +1064,7 @@ class CircuitBreaker:
             async_wrapper.__dict__["breaker"] = self
             return cast(Callable[P, R], async_wrapper)
 
-        @functools.wraps(func)
+        @wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             token = before()
             try:
@@ -1047,7 +1080,96 @@ class CircuitBreaker:
 
     __call__ = call
 
-    def _plain_wrapper(self, func: Callable[P, R], general: Callable[P, R]) -> Callable[P, R]:
+    def _generator_wrapper(
+        self,
+        func: Callable[P, R],
+        kind: CallKind,
+        before: Callable[[], tuple[int, float]],
+        after_success: Callable[[tuple[int, float]], None],
+    ) -> Callable[P, R]:
+        """Protect the *iteration* of a sync or async generator function (as pybreaker does).
+
+        The wrapper is a generator function of the same kind. Its first
+        ``next()`` (or ``__anext__``) asks for the permit, so creating a
+        generator costs nothing and a rejection raises ``CircuitOpenError``
+        there; the permit (a half-open trial slot included) is held until the
+        generator ends. Running to the end is a success; an exception raised
+        while iterating is a failure if ``expected_exception`` says so; a
+        generator closed early (``close()``/``aclose()``, a ``break``, garbage
+        collection: ``GeneratorExit``) is neither, and frees its slot.
+        ``send``/``throw`` are passed on to the wrapped generator.
+        """
+        if kind is CallKind.ASYNC_GENERATOR:
+            return self._async_generator_wrapper(func, before, after_success)
+        after_exception, release = self._after_exception, self._release
+        gen_func = cast(Callable[..., Generator[Any, Any, Any]], func)
+
+        @wraps(func)
+        def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+            token = before()
+            try:
+                result = yield from gen_func(*args, **kwargs)
+            except GeneratorExit:
+                release(token[0])
+                raise
+            except BaseException as exc:
+                after_exception(token, exc)
+                raise
+            after_success(token)
+            return result
+
+        gen_wrapper.__dict__["breaker"] = self
+        return cast(Callable[P, R], gen_wrapper)
+
+    def _async_generator_wrapper(
+        self,
+        func: Callable[P, R],
+        before: Callable[[], tuple[int, float]],
+        after_success: Callable[[tuple[int, float]], None],
+    ) -> Callable[P, R]:
+        """The async half of :meth:`_generator_wrapper` (delegates by hand: no ``yield from``)."""
+        after_exception, release = self._after_exception, self._release
+        agen_func = cast(Callable[..., AsyncGenerator[Any, Any]], func)
+
+        @wraps(func)
+        async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+            token = before()
+            try:
+                agen = agen_func(*args, **kwargs)
+                sent: Any = None
+                thrown: BaseException | None = None
+                while True:
+                    try:
+                        if thrown is None:
+                            item = await agen.asend(sent)
+                        else:
+                            item = await agen.athrow(thrown)
+                    except StopAsyncIteration:
+                        break
+                    sent, thrown = None, None
+                    try:
+                        sent = yield item
+                    except GeneratorExit:
+                        raise
+                    except BaseException as exc:  # noqa: BLE001 - the consumer threw it in: pass it on
+                        thrown = exc
+            except GeneratorExit:
+                try:
+                    await agen.aclose()
+                finally:
+                    release(token[0])
+                raise
+            except BaseException as exc:
+                after_exception(token, exc)
+                raise
+            after_success(token)
+
+        agen_wrapper.__dict__["breaker"] = self
+        return cast(Callable[P, R], agen_wrapper)
+
+    def _plain_wrapper(
+        self, func: Callable[P, R], kind: CallKind, general: Callable[P, R]
+    ) -> Callable[P, R]:
         """The wrappers of a local breaker whose call durations nobody needs.
 
         This is the most common breaker and the one whose overhead users feel
@@ -1076,11 +1198,11 @@ class CircuitBreaker:
             if not plain:
                 after_success((permit, _UNTIMED))
 
-        if inspect.iscoroutinefunction(func):
+        if kind is CallKind.ASYNC:
             afunc = cast(Callable[..., Awaitable[Any]], func)
             ageneral = cast(Callable[..., Awaitable[Any]], general)
 
-            @functools.wraps(func)
+            @wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 if watched.active:
                     return await ageneral(*args, **kwargs)
@@ -1098,7 +1220,7 @@ class CircuitBreaker:
             async_wrapper.__dict__["breaker"] = self
             return cast(Callable[P, R], async_wrapper)
 
-        @functools.wraps(func)
+        @wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             if watched.active:
                 return general(*args, **kwargs)

@@ -7,10 +7,12 @@ Three strategies (seed 003 "fallback strategies"), one decorator::
     @fallback(last_good=True, max_age=300)      # the last successful result for the same arguments
 
 Only ``exceptions`` (default: ``Exception``) trigger the fallback; anything
-else propagates. With ``last_good`` and no cached result yet, the original
-error propagates: there is nothing better to return. A fallback taken is
-published as a :class:`FallbackUsed` event, so a degraded answer is never
-silent.
+else propagates. ``func`` may be ``async def`` (it is awaited) when the
+decorated function is async too; an async ``func`` on a sync function is
+refused at decoration, since a sync caller cannot await its answer. With
+``last_good`` and no cached result yet, the original error propagates: there
+is nothing better to return. A fallback taken is published as a
+:class:`FallbackUsed` event, so a degraded answer is never silent.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, TypeVar
 from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import InvalidArgumentError
 from peak_trade.events import Event, EventBus
-from peak_trade.resilience._wrap import wrap
+from peak_trade.resilience._wrap import CallKind, call_kind, exception_types, wrap
 
 __all__ = ["Fallback", "FallbackUsed", "fallback"]
 
@@ -72,12 +74,20 @@ class Fallback:
                 hint="e.g. @fallback(value=None) or @fallback(last_good=True, max_age=60)",
                 context={"given": chosen},
             )
+        if func is not None and not callable(func):
+            raise InvalidArgumentError(
+                f"fallback func must be callable, got {func!r}.",
+                hint="func is called as func(exc, *args, **kwargs); use value= for a constant.",
+                context={"name": name},
+            )
         self.strategy = chosen[0]
         self._value = value
         self._func = func
+        # decided once: an async fallback function's answer is awaited (async calls only)
+        self._func_is_async = func is not None and call_kind(func) is CallKind.ASYNC
         self._max_age = max_age
         self._max_entries = max_entries
-        self._exceptions = exceptions
+        self._exceptions = exception_types("exceptions", exceptions)
         self.name = name
         self._clock = clock
         self._bus = bus
@@ -141,12 +151,25 @@ class Fallback:
         try:
             result = await func(*args, **kwargs)
         except self._exceptions as exc:
-            return self._recover(exc, args, kwargs)
+            answer = self._recover(exc, args, kwargs)
+            return await answer if self._func_is_async else answer
         self._remember(args, kwargs, result)
         return result
 
     def __call__(self, func: F) -> F:
-        return wrap(func, self._call_sync, self._call_async)
+        if self._func_is_async and call_kind(func) is not CallKind.ASYNC:
+            assert self._func is not None
+            raise InvalidArgumentError(
+                f"The fallback func {_name_of(self._func)!r} is async, but "
+                f"{_name_of(func)!r} is not: a sync caller cannot await the fallback's answer.",
+                hint="Use a sync fallback function for sync functions (or make both async).",
+                context={"name": self.name},
+            )
+        return wrap(func, self._call_sync, self._call_async, pattern="fallback")
+
+
+def _name_of(func: Callable[..., Any]) -> str:
+    return str(getattr(func, "__qualname__", None) or func)
 
 
 def fallback(

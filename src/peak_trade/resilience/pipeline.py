@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from peak_trade.resilience._wrap import wrap
+from peak_trade.resilience._wrap import refuse_generators, wrap
 from peak_trade.resilience.ratelimit import RateLimiter
 from peak_trade.resilience.registry import ResilienceRegistry, default_registry
 from peak_trade.resilience.retry import retry_with_backoff
@@ -55,7 +55,7 @@ def _limited(limiter: RateLimiter) -> Callable[[F], F]:
         return await func(*args, **kwargs)
 
     def decorate(func: F) -> F:
-        return wrap(func, sync_call, async_call)
+        return wrap(func, sync_call, async_call, pattern="with_resilience")
 
     return decorate
 
@@ -89,6 +89,7 @@ def with_resilience(
     name = f"{module}.{operation}"
 
     def decorate(func: F) -> F:
+        refuse_generators(func, "with_resilience")
         wrapped: Any = func
         seconds = timeout if timeout is not None else cfg.timeout_seconds
         if seconds is not None:

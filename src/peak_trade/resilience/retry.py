@@ -6,7 +6,12 @@ Seed API::
                         exponential=True, expected_exception=Exception)
     def unstable_operation(): ...
 
-Works on ``async def`` functions too (detected at decoration time).
+Works on ``async def`` functions too, and on objects whose ``__call__`` is
+``async def`` (detected once, at decoration time). Generator functions are
+refused at decoration (:class:`~peak_trade.errors.InvalidArgumentError`): a
+generator that failed half-way cannot be re-run without repeating what it
+already yielded. tenacity does not support them either (its docs say so);
+decorating one there retries only the generator's creation, which never fails.
 
 Schedule
 --------
@@ -65,8 +70,6 @@ sync and async shells only call the function, and sleep with ``clock.sleep`` or
 
 from __future__ import annotations
 
-import functools
-import inspect
 import random
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -77,6 +80,13 @@ from peak_trade.errors import CircuitOpenError, InvalidArgumentError
 from peak_trade.events import EventBus
 from peak_trade.logging import get_logger
 from peak_trade.resilience._events import RetryAttempted, RetryExhausted, RetrySucceeded
+from peak_trade.resilience._wrap import (
+    CallKind,
+    call_kind,
+    exception_types,
+    refuse_generators,
+    wraps,
+)
 
 __all__ = ["RetryTesting", "is_testing", "retry_with_backoff", "set_testing", "testing"]
 
@@ -359,14 +369,22 @@ def retry_with_backoff(
         raise InvalidArgumentError(
             "deadline must be positive (seconds) or None.", context={"deadline": deadline}
         )
+    expected = exception_types("expected_exception", expected_exception)
+    if retry_if is not None and not callable(retry_if):
+        raise InvalidArgumentError(
+            f"retry_if must be a callable taking the exception, got {retry_if!r}.",
+            hint="e.g. retry_if=lambda exc: getattr(exc, 'status', None) == 503",
+        )
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        kind = call_kind(func)
+        refuse_generators(func, "retry_with_backoff", kind)
         policy = _RetryPolicy(
             max_attempts=max_attempts,
             base_delay=float(base_delay),
             max_delay=float(max_delay),
             exponential=exponential,
-            expected=expected_exception,
+            expected=expected,
             jitter=jitter,
             deadline=deadline,
             retry_if=retry_if,
@@ -377,10 +395,10 @@ def retry_with_backoff(
             testing=testing if testing is not None else _default_testing,
         )
 
-        if inspect.iscoroutinefunction(func):
+        if kind is CallKind.ASYNC:
             afunc = cast(Callable[..., Awaitable[Any]], func)
 
-            @functools.wraps(func)
+            @wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 attempts = policy.start()
                 while True:
@@ -398,7 +416,7 @@ def retry_with_backoff(
 
             return cast(Callable[P, R], async_wrapper)
 
-        @functools.wraps(func)
+        @wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             attempts = policy.start()
             while True:

@@ -253,7 +253,7 @@ class Timeout:
             _deadline.reset(token)
 
     def __call__(self, func: F) -> F:
-        return wrap(func, self._call_sync, self._call_async)
+        return wrap(func, self._call_sync, self._call_async, pattern="Timeout")
 
 
 def timeout(
