@@ -350,16 +350,155 @@ def test_weekly_candles_align_to_monday() -> None:
 @pytest.mark.parametrize(
     ("tf", "ns"),
     [("1m", 60 * 10**9), ("5m", 300 * 10**9), ("1h", 3600 * 10**9), ("4h", 4 * 3600 * 10**9),
-     ("1d", 86400 * 10**9), ("1w", 7 * 86400 * 10**9), ("30s", 30 * 10**9)],
+     ("1d", 86400 * 10**9), ("1w", 7 * 86400 * 10**9), ("30s", 30 * 10**9),
+     ("3d", 3 * 86400 * 10**9), ("2w", 14 * 86400 * 10**9),
+     # calendar units: ccxt's nominal lengths (for sizing only; checks use the calendar)
+     ("1M", 30 * 86400 * 10**9), ("3M", 90 * 86400 * 10**9), ("1y", 365 * 86400 * 10**9)],
 )  # fmt: skip
 def test_parse_timeframe(tf: str, ns: int) -> None:
     assert parse_timeframe(tf) == ns
 
 
-@pytest.mark.parametrize("tf", ["1M", "1y", "h", "0m", "1 h", "60", "1x", ""])
+@pytest.mark.parametrize("tf", ["1Y", "h", "0m", "1 h", "60", "1x", "", "1mo", "01h"])
 def test_unknown_timeframe_is_rejected(tf: str) -> None:
-    with pytest.raises(InvalidArgumentError, match="timeframe"):
+    with pytest.raises(InvalidArgumentError, match="timeframe") as info:
         validate_ohlcv(clean(), strict=True, timeframe=tf)
+    assert "1M" in str(info.value.hint)  # the hint lists the calendar units too
+    assert info.value.context["timeframe"] == tf
+
+
+def months(start: str, n: int, step: int = 1) -> pd.DatetimeIndex:
+    """Month starts (00:00 UTC), ``step`` months apart."""
+    return pd.date_range(start, periods=n, freq=f"{step}MS", tz="UTC", name="time")
+
+
+def test_calendar_months_are_checked_for_gaps_and_alignment() -> None:
+    frame = clean(n=30)
+    frame.index = months("2022-01-01", 30)
+    rep = report(frame, strict=True, timeframe="1M")
+    assert rep.ok, str(rep)
+    assert rep.timeframe == "1M"
+    assert Rule.MISSING_CANDLES in rep.checked_rules
+    # February is short and March long: a gap is counted in months, not in 30-day steps
+    gappy = frame.drop(frame.index[[1, 2, 13]])
+    v = only(report(gappy, strict=True, timeframe="1M"), Rule.MISSING_CANDLES)
+    assert v.count == 3
+    assert "2 gaps" in v.message
+    assert v.examples == ("2022-02-01T00:00:00+00:00", "2023-02-01T00:00:00+00:00")
+    shifted = frame.copy()
+    index = shifted.index.to_numpy().copy()
+    index[4] += np.timedelta64(15, "D")
+    index[7] += np.timedelta64(1, "h")
+    shifted.index = pd.DatetimeIndex(index)
+    v = only(report(shifted, strict=True, timeframe="1M"), Rule.MISALIGNED_TIMESTAMPS)
+    assert v.count == 2
+    assert "1st of a month" in v.message
+
+
+def test_quarters_and_years_are_calendar_aligned() -> None:
+    frame = clean(n=8)
+    frame.index = months("2021-01-01", 8, step=3)
+    assert report(frame, strict=True, timeframe="3M").ok
+    frame.index = months("2021-02-01", 8, step=3)  # Feb/May/Aug/Nov: not quarter starts
+    assert only(report(frame, strict=True, timeframe="3M"), Rule.MISALIGNED_TIMESTAMPS).count == 8
+    yearly = clean(n=5)
+    yearly.index = months("2019-01-01", 5, step=12)
+    assert report(yearly, strict=True, timeframe="1y").ok
+    assert (
+        only(
+            report(yearly.drop(yearly.index[2]), strict=True, timeframe="1y"), Rule.MISSING_CANDLES
+        ).count
+        == 1
+    )
+
+
+def test_monthly_spacing_is_inferred_as_calendar_months() -> None:
+    frame = clean(n=40)
+    frame.index = months("2020-01-01", 40)
+    rep = report(frame.drop(frame.index[10]), strict=True)
+    assert rep.timeframe == "1M"
+    assert rep.timeframe_inferred
+    assert only(rep, Rule.MISSING_CANDLES).count == 1
+
+
+def test_month_end_labels_are_reported_as_misaligned_monthly_candles() -> None:
+    # pandas' resample("M") labels a month by its last day; candles are labelled by open time
+    frame = clean(n=24)
+    frame.index = months("2022-02-01", 24) - pd.Timedelta(days=1)  # 2022-01-31, 02-28, ...
+    rep = report(frame, strict=True)
+    assert rep.timeframe == "1M"
+    v = only(rep, Rule.MISALIGNED_TIMESTAMPS)
+    assert v.count == 24
+    assert "last day of the month" in v.message
+
+
+def test_multi_day_candles_keep_the_phase_of_the_first_one() -> None:
+    # 3d and 2w candles: exchanges anchor them differently, so the first candle sets the phase
+    for start in ("2024-01-01", "2024-01-02", "2024-01-03"):
+        frame = clean(n=20)
+        frame.index = pd.date_range(start, periods=20, freq="3D", tz="UTC")
+        assert report(frame, strict=True, timeframe="3d").ok, start
+    shifted = frame.index[:5].append(frame.index[5:] + pd.Timedelta(days=1))
+    frame.index = shifted
+    assert only(report(frame, strict=True, timeframe="3d"), Rule.MISALIGNED_TIMESTAMPS).count == 15
+    frame.index = pd.date_range("2024-01-10 06:00", periods=20, freq="3D", tz="UTC")
+    v = only(report(frame, strict=True, timeframe="3d"), Rule.MISALIGNED_TIMESTAMPS)
+    assert v.count == 20  # not on a day boundary at all
+    weeks = clean(n=10)
+    weeks.index = pd.date_range("2024-01-08", periods=10, freq="14D", tz="UTC")  # Mondays
+    assert report(weeks, strict=True, timeframe="2w").ok
+    weeks.index = weeks.index + pd.Timedelta(days=2)
+    assert only(report(weeks, strict=True, timeframe="2w"), Rule.MISALIGNED_TIMESTAMPS).count == 10
+
+
+def test_a_timeframe_is_used_without_strict_too() -> None:
+    # lenient mode with a timeframe: alignment is checked, gaps are not
+    frame = clean(n=24, freq="1h")
+    index = frame.index.to_numpy().copy()
+    index[5] += np.timedelta64(90, "s")
+    frame.index = pd.DatetimeIndex(index)
+    gappy = frame.drop(frame.index[10:12])
+    rep = report(gappy, timeframe="1h")
+    v = only(rep, Rule.MISALIGNED_TIMESTAMPS)
+    assert v.count == 1
+    assert Rule.MISSING_CANDLES not in rep.checked_rules
+    assert rep.timeframe == "1h"
+    assert not rep.timeframe_inferred
+    assert any("gaps not checked" in note for note in rep.notes)
+    assert report(gappy).ok  # without a timeframe nothing about the grid is checked
+
+
+def test_a_given_timeframe_that_disagrees_with_the_spacing_is_noted() -> None:
+    frame = clean(n=48, freq="1h")
+    rep = report(frame, timeframe="15m")
+    assert rep.ok
+    assert any("most common spacing is 1h" in note for note in rep.notes), rep.notes
+    rep = report(frame, strict=True, timeframe="15m")
+    assert only(rep, Rule.MISSING_CANDLES).count == 47 * 3
+    assert any("most common spacing is 1h" in note for note in rep.notes), rep.notes
+    assert not any("spacing" in note for note in report(frame, timeframe="1h").notes)
+
+
+def test_a_column_taken_as_the_index_is_named_as_the_real_problem() -> None:
+    # what pd.read_csv(..., index_col=0) makes of a file whose time column is not first
+    frame = clean().reset_index()[["open", "high", "low", "close", "volume", "time"]]
+    misread = frame.set_index("open")
+    v = report(misread).violation(Rule.REQUIRED_COLUMNS)
+    assert v is not None
+    assert "'open' is the index" in v.message
+    assert "case-sensitive" not in v.message
+    t = report(misread).violation(Rule.TIME_INDEX)
+    assert t is not None
+    assert "column 'time' holds datetimes" in t.message
+    assert "time_column='time'" in t.hint
+
+
+def test_a_datetime_column_is_suggested_when_the_index_is_not_time() -> None:
+    frame = clean().reset_index()
+    v = only(report(frame), Rule.TIME_INDEX)
+    assert "column 'time' holds datetimes" in v.message
+    assert "time_column='time'" in v.hint
+    assert report(frame, time_column="time").ok
 
 
 def test_unknown_timeframe_is_rejected_in_non_strict_mode_too() -> None:

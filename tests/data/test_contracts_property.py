@@ -189,3 +189,40 @@ def test_one_injected_fault_is_reported_exactly(
     rep_pl = validate_ohlcv(as_polars, strict=True, timeframe=timeframe, raise_on_error=False)
     facts = [(v.rule, v.count, v.examples, v.per_column) for v in rep.violations]
     assert [(v.rule, v.count, v.examples, v.per_column) for v in rep_pl.violations] == facts
+
+
+@settings(max_examples=100)
+@given(
+    months=st.sampled_from([1, 3, 6, 12]),
+    first=st.integers(0, 1200),  # months after 1970-01; the last candle stays before 2262
+    n=st.integers(2, 120),
+    drop=st.sets(st.integers(0, 119), max_size=40),
+    shift_days=st.sets(st.integers(0, 119), max_size=5),
+)
+def test_calendar_timeframes_count_gaps_in_months(
+    months: int, first: int, n: int, drop: set[int], shift_days: set[int]
+) -> None:
+    """Candles every ``months`` months from about ``first`` months after 1970: dropped ones
+    are the missing candles, ones moved into their month (days 2-28) the misaligned ones."""
+    timeframe = f"{months // 12}y" if months % 12 == 0 else f"{months}M"
+    slots = (first // months + np.arange(n)) * months
+    starts = slots.astype("datetime64[M]").astype("datetime64[ns]")
+    frame = make_frame(n, "1d", 0, 0)
+    frame.index = pd.DatetimeIndex(starts, name="time").tz_localize("UTC")
+    rep = validate_ohlcv(frame, strict=True, timeframe=timeframe, raise_on_error=False)
+    assert rep.ok, str(rep)
+    assert validate_ohlcv(frame, strict=True, raise_on_error=False).timeframe == timeframe
+    inner = {i for i in drop if 0 < i < n - 1}
+    moved = {i for i in shift_days if i < n and i not in drop}
+    ns = frame.index.asi8.copy()
+    for i in moved:
+        ns[i] += (1 + i % 27) * 86_400 * 10**9
+    broken = frame.set_axis(pd.to_datetime(ns, utc=True).rename("time"))
+    broken = broken.drop(broken.index[sorted(inner)])
+    expected = {}
+    if moved:
+        expected[Rule.MISALIGNED_TIMESTAMPS] = len(moved)
+    if inner:
+        expected[Rule.MISSING_CANDLES] = len(inner)
+    rep = validate_ohlcv(broken, strict=True, timeframe=timeframe, raise_on_error=False)
+    assert {v.rule: v.count for v in rep.violations} == expected, str(rep)

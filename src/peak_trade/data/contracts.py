@@ -29,7 +29,7 @@ from __future__ import annotations
 import enum
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
@@ -62,6 +62,13 @@ _NS: Final[dict[str, int]] = {
 # Weekly candles (Binance, ccxt) open on Monday 00:00 UTC; the epoch was a Thursday.
 _WEEK_ANCHOR_NS: Final[int] = 4 * _NS["d"]
 _TIMEFRAME_RE: Final = re.compile(r"^([1-9][0-9]*)([a-zA-Z])$")
+# Calendar units: months per unit, and ccxt's nominal length (used for sizing only).
+_CALENDAR_MONTHS: Final[dict[str, int]] = {"M": 1, "y": 12}
+_NOMINAL_NS: Final[dict[str, int]] = {"M": 30 * _NS["d"], "y": 365 * _NS["d"]}
+_TIMEFRAME_HINT: Final[str] = (
+    'use ccxt notation: a count and a unit, e.g. "1m", "5m", "15m", "1h", "4h", "1d", "3d", '
+    '"1w", "1M" (units s, m, h, d, w; M for calendar months, y for calendar years)'
+)
 _UNIT_NS: Final[dict[str, int]] = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
 I64 = npt.NDArray[np.int64]
@@ -138,11 +145,12 @@ class Violation:
     examples: tuple[str, ...]
     message: str
     per_column: tuple[tuple[str, int], ...] = ()
+    advice: str | None = None  # a hint specific to this frame, instead of the rule's
 
     @property
     def hint(self) -> str:
         """What to do about this violation."""
-        return _HINTS[self.rule]
+        return self.advice if self.advice is not None else _HINTS[self.rule]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (plain str/int/list values)."""
@@ -258,24 +266,64 @@ def _plural(count: int, noun: str) -> str:
 # --------------------------------------------------------------------------- timeframes
 
 
-def parse_timeframe(timeframe: str) -> int:
-    """The length in nanoseconds of a ccxt timeframe ("1m", "5m", "1h", "4h", "1d", "1w").
+@dataclass(frozen=True, slots=True)
+class _Timeframe:
+    """A parsed timeframe: a fixed length, or a number of calendar months."""
 
-    Raises:
-        InvalidArgumentError: unknown notation, or a calendar unit (months, years)
-            whose length varies so a gap check cannot use it.
-    """
+    text: str
+    step_ns: int  # the fixed length; ccxt's nominal length for calendar units
+    months: int  # calendar months per candle; 0 for fixed-length timeframes
+    # 1d/1w units: the base boundary every candle sits on; with a count > 1 (3d, 2w)
+    # exchanges differ in where the cycle starts, so the first candle sets the phase.
+    base_ns: int
+
+    def same_as(self, other: _Timeframe) -> bool:
+        return (self.step_ns, self.months) == (other.step_ns, other.months)
+
+
+def _parse(timeframe: str) -> _Timeframe:
     match = _TIMEFRAME_RE.match(timeframe) if isinstance(timeframe, str) else None
-    if match is None or match.group(2) not in _NS:
-        calendar = match is not None and match.group(2) in ("M", "y")
+    unit = match.group(2) if match is not None else ""
+    if match is None or (unit not in _NS and unit not in _CALENDAR_MONTHS):
         raise InvalidArgumentError(
-            f"unknown timeframe {timeframe!r}"
-            + (": calendar months/years have no fixed length" if calendar else ""),
-            hint='use ccxt notation with a fixed length: "1m", "5m", "15m", "1h", "4h", "1d", '
-            '"1w" (units s, m, h, d, w)',
+            f"unknown timeframe {timeframe!r}",
+            hint=_TIMEFRAME_HINT,
             context={"timeframe": timeframe},
         )
-    return int(match.group(1)) * _NS[match.group(2)]
+    count = int(match.group(1))
+    if unit in _CALENDAR_MONTHS:
+        return _Timeframe(timeframe, count * _NOMINAL_NS[unit], count * _CALENDAR_MONTHS[unit], 0)
+    step = count * _NS[unit]
+    base = _NS[unit] if unit in ("d", "w") and count > 1 else 0
+    return _Timeframe(timeframe, step, 0, base)
+
+
+def parse_timeframe(timeframe: str) -> int:
+    """The length in nanoseconds of a ccxt timeframe ("1m", "5m", "1h", "4h", "1d", "1w", "1M").
+
+    Calendar units (``M`` months, ``y`` years) have no fixed length: for them this
+    returns ccxt's nominal length (30 and 365 days), good for sizing (which file
+    layout, how many candles per request) but never for arithmetic on timestamps.
+    :func:`validate_ohlcv` checks them against the calendar.
+
+    Raises:
+        InvalidArgumentError: unknown notation (``context["timeframe"]``).
+    """
+    return _parse(timeframe).step_ns
+
+
+def _month_starts(months: I64) -> I64:
+    """ns since the epoch of the first instant of each month index (months since 1970-01)."""
+    return cast(I64, months.astype("datetime64[M]").astype("datetime64[ns]").view(np.int64))
+
+
+def _month_index(ns: I64) -> I64:
+    """Months since 1970-01 of each timestamp (UTC)."""
+    return cast(I64, ns.view("datetime64[ns]").astype("datetime64[M]").view(np.int64))
+
+
+def _calendar_name(months: int) -> str:
+    return f"{months // 12}y" if months % 12 == 0 else f"{months}M"
 
 
 def _format_timeframe(step_ns: int) -> str | None:
@@ -287,9 +335,31 @@ def _format_timeframe(step_ns: int) -> str | None:
     return None
 
 
-def _anchor(step_ns: int) -> int:
-    """The epoch offset that candles of this length align to (Mondays for weeks)."""
-    return _WEEK_ANCHOR_NS if step_ns % _NS["w"] == 0 else 0
+def _anchor(tf: _Timeframe, first: int) -> int:
+    """The epoch offset the candles align to: Mondays for weeks, the first candle's phase
+    for multi-day and multi-week candles, the epoch otherwise."""
+    week = tf.step_ns % _NS["w"] == 0
+    base_anchor = _WEEK_ANCHOR_NS if week else 0
+    if not tf.base_ns:
+        return base_anchor
+    return base_anchor + ((first - base_anchor) // tf.base_ns) * tf.base_ns
+
+
+def _calendar_boundary(months: int) -> str:
+    """Where candles of ``months`` calendar months open, for messages."""
+    if months == 1:
+        return "the 1st of a month at 00:00 UTC"
+    if months == 12:
+        return "January 1st at 00:00 UTC"
+    if 12 % months == 0:
+        names = ", ".join(_MONTH_NAMES[m] for m in range(0, 12, months))
+        return f"00:00 UTC on the 1st of {names}"
+    return f"the start of a {_calendar_name(months)} period counted from January 1970 (UTC)"
+
+
+_MONTH_NAMES: Final = (
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- adapters
@@ -308,10 +378,31 @@ class _Frame:
     tz: Any  # tzinfo / zone name, None when naive
     time_problem: str | None  # why there is no usable time axis
     time_label: str  # "index" or "column 'ts'"
+    # what explains a missing column or time axis (only filled when something is missing)
+    index_name: str | None = None  # the pandas index's name (a column read as the index?)
+    near_misses: dict[str, str] = field(default_factory=dict)  # "volume" -> "Volume"
+    datetime_columns: tuple[str, ...] = ()  # columns holding datetimes
 
 
 def _adapt_pandas(df: pd.DataFrame, time_column: str | None) -> _Frame:
     """Pull arrays out of a pandas frame (views for float64 and datetime64[ns])."""
+    frame = _pandas_arrays(df, time_column)
+    if frame.missing or frame.time is None:  # explain what is missing (cheap: labels, dtypes)
+        labels = [str(c) for c in df.columns]
+        name = df.index.name
+        frame.index_name = None if name is None else str(name)
+        frame.near_misses = {
+            want: label for want in frame.missing for label in labels if label.lower() == want
+        }
+        frame.datetime_columns = tuple(
+            str(label)
+            for label, dtype in df.dtypes.items()
+            if label != time_column and pd.api.types.is_datetime64_any_dtype(dtype)
+        )
+    return frame
+
+
+def _pandas_arrays(df: pd.DataFrame, time_column: str | None) -> _Frame:
     labels = [str(c) for c in df.columns]
     missing = [c for c in REQUIRED_COLUMNS if c not in labels]
     duplicated = [c for c in REQUIRED_COLUMNS if labels.count(c) > 1]
@@ -475,9 +566,13 @@ class _Checker:
         examples: tuple[str, ...],
         message: str,
         per_column: Mapping[str, int] | None = None,
+        *,
+        advice: str | None = None,
     ) -> None:
         self.violations.append(
-            Violation(rule, int(count), examples, message, tuple((per_column or {}).items()))
+            Violation(
+                rule, int(count), examples, message, tuple((per_column or {}).items()), advice
+            )
         )
 
     def _add_rows(self, rule: Rule, rows: BoolArr, per_column: dict[str, int], what: str) -> None:
@@ -498,7 +593,7 @@ class _Checker:
                 len(f.missing),
                 tuple(f.missing),
                 f"missing required column{'s' if len(f.missing) > 1 else ''} "
-                f"{', '.join(f.missing)} (names are case-sensitive)",
+                f"{', '.join(f.missing)}{self._why_missing()}",
             )
         if f.duplicated:
             self.checked.append(Rule.DUPLICATE_COLUMNS)
@@ -509,6 +604,22 @@ class _Checker:
                 f"column{'s' if len(f.duplicated) > 1 else ''} {', '.join(f.duplicated)} "
                 "appear more than once",
             )
+
+    def _why_missing(self) -> str:
+        """What explains the missing columns: a column read as the index, a case mismatch."""
+        f = self.frame
+        reasons = []
+        if f.index_name in f.missing:
+            reasons.append(
+                f"{f.index_name!r} is the index, not a column: the first column of a file "
+                "was probably read as the index while the time column sits elsewhere"
+            )
+        if f.near_misses:
+            found = ", ".join(f"{have!r} for {want}" for want, have in f.near_misses.items())
+            reasons.append(f"found {found}: names are case-sensitive")
+        if not reasons:
+            return " (names are case-sensitive)"
+        return ": " + "; ".join(reasons)
 
     def dtypes(self) -> None:
         """Object/string/bool columns where numbers belong: the mark of a bad CSV parse."""
@@ -528,12 +639,16 @@ class _Checker:
         f = self.frame
         self.checked.append(Rule.TIME_INDEX)
         if f.time is None:
-            self._add(
-                Rule.TIME_INDEX,
-                f.rows,
-                (),
-                f"no usable time axis: {f.time_problem}",
-            )
+            message = f"no usable time axis: {f.time_problem}"
+            advice = None
+            if f.datetime_columns:
+                name = f.datetime_columns[0]
+                message += f"; column {name!r} holds datetimes"
+                advice = (
+                    f"pass time_column={name!r}, or make it the index: "
+                    f"df.set_index({name!r}) (read_ohlcv finds the time column by itself)"
+                )
+            self._add(Rule.TIME_INDEX, f.rows, (), message, advice=advice)
             return
         if require_tz:
             self.checked.append(Rule.TIMEZONE)
@@ -603,63 +718,116 @@ class _Checker:
         )
         return ordered[np.concatenate(([True], ~same))]
 
-    def grid(self, unique: I64, timeframe: str | None) -> tuple[str | None, bool]:
-        """Strict mode: missing candles and off-boundary timestamps against the timeframe."""
-        inferred = False
+    def grid(self, unique: I64, timeframe: str | None, strict: bool) -> tuple[str | None, bool]:
+        """Timestamps against the timeframe: off-boundary ones, and missing candles if strict.
+
+        Without a timeframe (strict mode only) it is inferred from the most common
+        spacing. With one, the spacing is compared with it and a note says when they
+        disagree (a 1h file checked as 15m would otherwise only show as gaps).
+        """
         if timeframe is None:
-            step = _infer_step(unique, self.spacing)
-            timeframe = None if step is None else _format_timeframe(step)
-            if timeframe is None:
-                why = (
-                    "fewer than two distinct timestamps"
-                    if step is None
-                    else f"the most common spacing ({step} ns) is not a whole number of seconds"
-                )
+            tf, why = _infer_timeframe(unique, self.spacing)
+            if tf is None:
                 self.notes.append(f"timeframe could not be inferred ({why}): gaps not checked")
                 return None, False
-            inferred = True
             self.notes.append(
-                f"timeframe {timeframe} inferred from the most common spacing; "
-                "pass timeframe= to check against a known one"
+                f"timeframe {tf.text} inferred from the most common spacing; "
+                "give the timeframe to check against a known one"
             )
-        step = parse_timeframe(timeframe)
-        self.checked += [Rule.MISSING_CANDLES, Rule.MISALIGNED_TIMESTAMPS]
-        if unique.size == 0:
-            return timeframe, inferred
-        if self.spacing == (step, step) and (int(unique[0]) - _anchor(step)) % step == 0:
-            return timeframe, inferred  # a regular grid on the boundaries: nothing to find
-        off = (unique - _anchor(step)) % step
+            inferred = True
+        else:
+            tf = _parse(timeframe)
+            inferred = False
+            if self.spacing != (tf.step_ns, tf.step_ns):
+                seen, _ = _infer_timeframe(unique, self.spacing)
+                if seen is not None and not seen.same_as(tf):
+                    self.notes.append(
+                        f"the most common spacing is {seen.text}, not the given timeframe "
+                        f"{tf.text}: check the timeframe"
+                    )
+            if not strict:
+                self.notes.append(
+                    f"gaps not checked (lenient mode): only the alignment to the {tf.text} "
+                    "grid was checked"
+                )
+        self.checked.append(Rule.MISALIGNED_TIMESTAMPS)
+        if strict:
+            self.checked.append(Rule.MISSING_CANDLES)
+        if unique.size:
+            if tf.months:
+                self._calendar_grid(unique, tf, strict)
+            else:
+                self._fixed_grid(unique, tf, strict)
+        return tf.text, inferred
+
+    def _fixed_grid(self, unique: I64, tf: _Timeframe, strict: bool) -> None:
+        step = tf.step_ns
+        anchor = _anchor(tf, int(unique[0]))
+        if self.spacing == (step, step) and (int(unique[0]) - anchor) % step == 0:
+            return  # a regular grid on the boundaries: nothing to find
+        off = (unique - anchor) % step
         slots = unique
         if off.any():
             bad = off != 0
             n_bad = int(np.count_nonzero(bad))
+            where = f"a {tf.text} boundary"
+            if tf.base_ns:
+                unit = "week (Monday)" if tf.base_ns == _NS["w"] else "day"
+                where += f" (a {unit} boundary, every {tf.text} from the first candle)"
             self._add(
                 Rule.MISALIGNED_TIMESTAMPS,
                 n_bad,
                 self._fmt_ts(unique[bad][: self.max_examples]),
-                f"{_plural(n_bad, 'timestamp')} not on a {timeframe} boundary",
+                f"{_plural(n_bad, 'timestamp')} not on {where}",
             )
             # Gaps are counted between the slots the candles fall in, so a shifted
             # candle is reported as misaligned, not also as a missing one.
-            slots = unique - off
-            slots = slots[np.concatenate(([True], np.diff(slots) != 0))]
+            slots = _dedupe_sorted(unique - off)
+        if strict:
+            self._gaps(slots, step, tf.text, lambda ns: ns)
+
+    def _calendar_grid(self, unique: I64, tf: _Timeframe, strict: bool) -> None:
+        months = _month_index(unique)
+        bad = (unique != _month_starts(months)) | (months % tf.months != 0)
+        n_bad = int(np.count_nonzero(bad))
+        if n_bad:
+            wrong = unique[bad]
+            message = f"{_plural(n_bad, 'timestamp')} not on {_calendar_boundary(tf.months)}"
+            if np.array_equal(wrong + _NS["d"], _month_starts(_month_index(wrong) + 1)):
+                message += (
+                    ": they are the last day of the month, so these candles seem labelled by "
+                    "the end of their period (as pandas' resample('M') does), while the "
+                    "contract labels a candle by its open time"
+                )
+            self._add(
+                Rule.MISALIGNED_TIMESTAMPS,
+                n_bad,
+                self._fmt_ts(wrong[: self.max_examples]),
+                message,
+            )
+        if strict:
+            n = tf.months
+            slots = _dedupe_sorted(months // n)
+            self._gaps(slots, 1, tf.text, lambda s: _month_starts(s * n))
+
+    def _gaps(self, slots: I64, step: int, label: str, to_ns: Callable[[I64], I64]) -> None:
+        """Missing candles between sorted unique slots ``step`` apart."""
         if slots.size < 2:
-            return timeframe, inferred
+            return
         diff = np.diff(slots)
         if diff.max() <= step:
-            return timeframe, inferred
+            return
         gap = diff > step
         missing = int(((diff[gap] - 1) // step).sum())
-        starts = slots[:-1][gap][: self.max_examples] + step
+        starts = to_ns(slots[:-1][gap][: self.max_examples] + step)
         n_gaps = int(np.count_nonzero(gap))
         self._add(
             Rule.MISSING_CANDLES,
             missing,
             self._fmt_ts(starts),
-            f"{_plural(missing, timeframe + ' candle')} missing in {_plural(n_gaps, 'gap')} "
+            f"{_plural(missing, label + ' candle')} missing in {_plural(n_gaps, 'gap')} "
             "(examples are the first missing candle of each gap)",
         )
-        return timeframe, inferred
 
     # -- values
 
@@ -761,6 +929,38 @@ class _Checker:
             self._add(rule, n, self._examples(mask), f"{_plural(n, 'row')} {what}")
 
 
+def _infer_timeframe(
+    unique: I64, spacing: tuple[int, int] | None
+) -> tuple[_Timeframe | None, str | None]:
+    """The timeframe of the most common spacing (calendar months when the candles sit on
+    month boundaries); or None and why not."""
+    step = _infer_step(unique, spacing)
+    if step is None:
+        return None, "fewer than two distinct timestamps"
+    if step >= 28 * _NS["d"]:
+        calendar = _infer_calendar(unique)
+        if calendar is not None:
+            return calendar, None
+    text = _format_timeframe(step)
+    if text is None:
+        return None, f"the most common spacing ({step} ns) is not a whole number of seconds"
+    return _parse(text), None
+
+
+def _infer_calendar(unique: I64) -> _Timeframe | None:
+    """``nM`` when most timestamps open a month (or sit on its last day, a month-end label)."""
+    months = _month_index(unique)
+    at_start = int(np.count_nonzero(unique == _month_starts(months)))
+    at_end = int(np.count_nonzero(unique + _NS["d"] == _month_starts(months + 1)))
+    if 2 * max(at_start, at_end) <= unique.size:
+        return None
+    steps = np.diff(months)
+    steps = steps[steps > 0]
+    if not steps.size:
+        return None
+    return _parse(_calendar_name(_mode(steps)))
+
+
 def _infer_step(unique: I64, spacing: tuple[int, int] | None) -> int | None:
     """The most common spacing of sorted unique timestamps, or None with < 2 of them.
 
@@ -853,7 +1053,7 @@ def validate_ohlcv(
             context={"time_column": repr(time_column)},
         )
     if timeframe is not None:
-        parse_timeframe(timeframe)  # reject bad notation up front, strict or not
+        _parse(timeframe)  # reject bad notation up front, strict or not
 
     if isinstance(df, pd.DataFrame):
         frame = _adapt_pandas(df, time_column)
@@ -879,9 +1079,9 @@ def validate_ohlcv(
         unique = checker.order()
         nonfinite = checker.values(allow_nan)
         checker.prices(nonfinite)
-        if strict and unique is not None:
-            used_timeframe, inferred = checker.grid(unique, timeframe)
-        elif strict:
+        if unique is not None and (strict or timeframe is not None):
+            used_timeframe, inferred = checker.grid(unique, timeframe, strict)
+        elif strict or timeframe is not None:
             checker.notes.append("no usable time axis: gaps and alignment not checked")
 
     report = ValidationReport(
