@@ -5,13 +5,15 @@ Modes::
     loop   TARGET SIZE FIRST   atomic-write payload(FIRST), payload(1-FIRST), ... forever
     frames TARGET ROWS FIRST   the same with two DataFrames through atomic_write
     hold   TARGET              open an atomic write, write a little, wait for a stdin line
+    many   DIR COUNT SIZE INDEX  wait for a stdin line, then write payload(INDEX) to
+                                 DIR/f0.bin ... DIR/f<COUNT-1>.bin once each, then exit
 
 Progress goes to stdout, one flushed line per event, so the parent knows what
 was in flight when it killed us: ``READY``, ``B <seq> <payload>`` just before a
 write starts, ``E <seq> <seconds>`` right after it returned (``hold`` prints ``HOLD <temp>``).
 
 Startup must be quick (the crash test spawns hundreds of these): ``loop`` and
-``hold`` import only ``peak_trade.errors`` and ``peak_trade.data._fs``, through
+``hold`` and ``many`` import only ``peak_trade.errors`` and ``peak_trade.data._fs``, through
 a bare package object that skips ``peak_trade/__init__`` (which reads package
 metadata); run with ``python -S`` they start in ~20 ms.
 """
@@ -61,7 +63,7 @@ def _say(line: str) -> None:
 
 def main(argv: list[str]) -> int:
     mode, target = argv[0], Path(argv[1])
-    if mode in ("loop", "hold"):
+    if mode in ("loop", "hold", "many"):
         _bare_import()
     from peak_trade.data._fs import atomic_write_bytes, is_temp_name, open_atomic
 
@@ -73,6 +75,15 @@ def main(argv: list[str]) -> int:
             _say("HOLD " + " ".join(temps))
             sys.stdin.readline()
         _say("E 0")
+        return 0
+    if mode == "many":
+        count, size, index = int(argv[2]), int(argv[3]), int(argv[4])
+        data = payload(index, size)
+        _say("READY")
+        sys.stdin.readline()
+        for number in range(count):
+            atomic_write_bytes(target / f"f{number}.bin", data, checksum=True)
+        _say("E")
         return 0
     first = int(argv[3])
     if mode == "loop":

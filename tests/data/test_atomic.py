@@ -521,6 +521,42 @@ def test_failed_data_rename_never_leaves_a_digest_for_data_that_is_not_there(
     assert temp_files(tmp_path) == []
 
 
+@pytest.mark.parametrize("syscall", ["fsync", "replace", "write"])
+def test_ctrl_c_at_any_step_leaves_no_temp_file_and_a_readable_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syscall: str
+) -> None:
+    """A KeyboardInterrupt at the n-th syscall of a replacement, for every n."""
+    path = tmp_path / "x.parquet"
+    old, new = ohlcv(50), ohlcv(60)
+    atomic_write(old, path)
+    real = getattr(os, syscall)
+    for n in range(1, 50):
+        calls = {"n": 0}
+
+        def interrupted(*args: Any, _n: int = n, _c: dict[str, int] = calls) -> Any:
+            _c["n"] += 1
+            if _c["n"] == _n:
+                raise KeyboardInterrupt
+            return real(*args)
+
+        monkeypatch.setattr(os, syscall, interrupted)
+        try:
+            atomic_write(new, path)
+        except KeyboardInterrupt:
+            pass
+        else:
+            break  # n passed the last call: the write completed
+        finally:
+            monkeypatch.undo()
+        assert temp_files(tmp_path) == [], (syscall, n)
+        assert len(atomic_read(path)) in (50, 60), (syscall, n)  # old or new, verified
+        atomic_write(old, path)
+    else:
+        pytest.fail("the write never completed")
+    assert n > 1  # the interrupt did land inside the write at least once
+    assert_frame_equal(atomic_read(path), new, check_freq=False)
+
+
 # --- temp files and stale-temp cleanup ---------------------------------------------------
 
 
@@ -583,6 +619,19 @@ def test_cleanup_spares_a_live_writer_and_removes_a_dead_ones(tmp_path: Path) ->
     assert atomic_read(target).startswith(b"partial content")
 
 
+def test_cleanup_descends_into_subdirectories(tmp_path: Path) -> None:
+    deep = tmp_path / "binance" / "BTC%2FUSDT" / "1m"
+    deep.mkdir(parents=True)
+    stale = [temp_path_for(tmp_path / "manifest.json"), temp_path_for(deep / "2026-01.parquet")]
+    for p in stale:
+        p.write_bytes(b"left by a crashed writer")
+    keep = deep / "notes.tmp"
+    keep.write_bytes(b"not ours")
+    assert sorted(clean_stale_temp_files(tmp_path)) == sorted(stale)
+    assert not any(p.exists() for p in stale)
+    assert keep.exists()
+
+
 def test_cleanup_honours_older_than(tmp_path: Path) -> None:
     stale = temp_path_for(tmp_path / "x.bin")
     stale.write_bytes(b"left by a crashed writer")
@@ -592,6 +641,35 @@ def test_cleanup_honours_older_than(tmp_path: Path) -> None:
     clock.advance(60)
     assert clean_stale_temp_files(tmp_path, older_than=60, clock=clock) == [stale]
     assert clean_stale_temp_files(tmp_path / "missing") == []
+
+
+class DirFsyncs:
+    """Records the directories passed to ``os.fsync`` (the real call still runs)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.dirs: list[Path] = []
+        real = os.fsync
+
+        def fsync(fd: int) -> None:
+            target = Path(os.readlink(f"/proc/self/fd/{fd}"))
+            if target.is_dir():
+                self.dirs.append(target)
+            real(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+
+
+def test_every_new_directory_is_fsynced_in_its_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fsyncs = DirFsyncs(monkeypatch)
+    atomic_write(b"x", tmp_path / "a" / "b" / "c" / "file.bin")
+    a = tmp_path / "a"
+    # a's entry in tmp_path, b's in a, c's in b, then file.bin's (and its sidecar's) in c
+    assert set(fsyncs.dirs) == {tmp_path, a, a / "b", a / "b" / "c"}
+    fsyncs.dirs.clear()
+    atomic_write(b"y", tmp_path / "a" / "b" / "c" / "other.bin")
+    assert fsyncs.dirs == [a / "b" / "c"]  # directories that existed cost no fsync
 
 
 def test_fs_module_imports_no_heavy_libraries() -> None:

@@ -273,3 +273,52 @@ def test_readers_racing_a_live_writer_see_only_whole_contents(tmp_path: Path) ->
     # live replacement all but impossible; a reader descheduled across several
     # replacements may still give up, which is loud, not wrong.
     assert seen["corrupt"] <= 3, seen
+
+
+def test_concurrent_writers_of_one_path_leave_a_matching_sidecar(tmp_path: Path) -> None:
+    """Three processes write the same 40 paths at once: last writer wins, whole.
+
+    Each writer's data and sidecar renames must not interleave with another's,
+    or a file ends up with one writer's bytes and another's digest, and fails
+    verification for good.
+    """
+    writers, files, size = 3, 40, 64 << 10
+    for round_ in ("first writes", "replacements", "more replacements", "yet more"):
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-S",
+                    str(WRITER),
+                    "many",
+                    str(tmp_path),
+                    str(files),
+                    str(size),
+                    str(index),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for index in range(writers)
+        ]
+        for proc in procs:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "READY"
+        for proc in procs:  # start together
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        for proc in procs:
+            out, _ = proc.communicate(timeout=120)
+            assert proc.returncode == 0, (round_, out)
+        bad: list[str] = []
+        for number in range(files):
+            try:
+                value = atomic_read(tmp_path / f"f{number}.bin")
+            except CacheCorruptionError:
+                bad.append(f"f{number}.bin")
+                continue
+            assert value in (payload(i, size) for i in range(writers)), "torn content"
+        assert bad == [], f"{round_}: {len(bad)} of {files} files fail verification"
+        assert not _temp_files(tmp_path)

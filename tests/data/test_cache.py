@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,8 @@ import pytest
 from peak_trade.data import OhlcvCache
 from peak_trade.errors import CacheCorruptionError, DataContractError, InvalidArgumentError
 from peak_trade.repro import ReproContext
+
+from .test_atomic import DirFsyncs
 
 
 def candles(start: str, periods: int, freq: str = "1min", seed: int = 0) -> pd.DataFrame:
@@ -133,6 +137,57 @@ def test_manifest_tracks_every_file_and_catches_corruption(cache: OhlcvCache) ->
         cache.read("binance", "BTC/USDT", "1m")
     with pytest.raises(CacheCorruptionError):  # never merge into a damaged file
         cache.append("binance", "BTC/USDT", "1m", candles("2026-01-31 23:30", 5))
+
+
+def test_new_cache_directories_are_fsynced_in_their_parents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fsyncs = DirFsyncs(monkeypatch)
+    root = tmp_path / "cache"
+    cache = OhlcvCache(root)
+    cache.append("binance", "BTC/USDT", "1m", candles("2026-03-01", 5))
+    series = root / "binance" / "BTC%2FUSDT" / "1m"
+    assert {tmp_path, root, root / "binance", series.parent, series} <= set(fsyncs.dirs)
+    fsyncs.dirs.clear()
+    cache.append("binance", "BTC/USDT", "5m", candles("2026-03-01", 5, "5min"))
+    # only the new timeframe directory's parent, and the directories written into
+    assert set(fsyncs.dirs) == {series.parent, series.parent / "5m", root}
+
+
+@pytest.mark.parametrize("syscall", ["fsync", "write", "replace"])
+def test_ctrl_c_during_an_append_leaves_no_temp_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syscall: str
+) -> None:
+    """A KeyboardInterrupt at the n-th syscall of an append, for every n."""
+    cache = OhlcvCache(tmp_path / "cache")
+    old = candles("2026-03-01", 60)
+    cache.append("binance", "BTC/USDT", "1m", old)
+    real = getattr(os, syscall)
+    for n in range(1, 80):
+        calls = {"n": 0}
+
+        def interrupted(*args: Any, _n: int = n, _c: dict[str, int] = calls) -> Any:
+            _c["n"] += 1
+            if _c["n"] == _n:
+                raise KeyboardInterrupt
+            return real(*args)
+
+        monkeypatch.setattr(os, syscall, interrupted)
+        try:
+            cache.append("binance", "BTC/USDT", "1m", candles("2026-03-01 01:00", 60, seed=n))
+        except KeyboardInterrupt:
+            pass
+        else:
+            break
+        finally:
+            monkeypatch.undo()
+        leftovers = list(cache.root.rglob("*.tmp"))
+        assert leftovers == [], (syscall, n)
+        assert len(cache.read("binance", "BTC/USDT", "1m")) in (60, 120), (syscall, n)
+    else:
+        pytest.fail("the append never completed")
+    assert n > 1
+    assert len(cache.read("binance", "BTC/USDT", "1m")) == 120
 
 
 def _append_range(root: str, start: str) -> None:

@@ -346,3 +346,25 @@ def test_a_connection_is_only_ever_used_by_its_own_thread(
     assert errors == []
     assert store.get("n") == b"300"
     store.close()
+
+
+def test_new_directories_are_fsynced_in_their_parents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dirs: list[Path] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        target = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        if target.is_dir():
+            dirs.append(target)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    a = tmp_path / "a"
+    SqliteStore(a / "b" / "s.db").close()
+    # a's entry in tmp_path, b's in a, and the new database file's in b
+    assert set(dirs) == {tmp_path, a, a / "b"}
+    dirs.clear()
+    SqliteStore(a / "b" / "s.db").close()
+    assert dirs == []  # nothing new: no fsync

@@ -17,10 +17,18 @@ The write protocol (:func:`open_atomic`, :func:`atomic_write_bytes`):
    the digest describes exactly what was written and the file is never re-read.
 3. ``fsync`` the file. With ``checksum``, write and ``fsync`` the sidecar temp
    file(s) too (``"<hexdigest>  <name>\n"``, the ``sha256sum -c`` format).
-4. Rename, sidecar before data, then ``fsync`` the directory once:
+4. Take an exclusive ``flock`` on the target's directory (:func:`_directory_lock`),
+   re-read the old digest, and rename, sidecar before data; release; ``fsync``
+   the directory once:
 
    - first write (no old digest): sidecar := new; data := new.
    - replacement: sidecar := "new, old" (two lines); data := new; sidecar := new.
+
+   The lock serialises the renames of writers of the same path (several
+   processes refreshing one file): without it their renames interleave and
+   one writer's data ends up beside another's sidecar, failing verification
+   for good. Last writer wins, always with its own sidecar. Only the renames
+   are serialised: writers still encode, hash and fsync in parallel.
 
 Why this order: the reader accepts data only when its SHA-256 is one the
 sidecar lists, and a digest is only ever listed for bytes that were completely
@@ -48,8 +56,15 @@ Writing *without* checksum removes an existing sidecar first (before the
 rename), so a stale digest can never vouch for, or falsely reject, new data.
 
 On any failure before the renames the temp files are removed and the target
-and its sidecar are untouched. If the data rename itself fails after the
+and its sidecar are untouched; that includes ``KeyboardInterrupt`` and other
+``BaseException`` (cleanup never depends on the exception type, and the
+exception propagates unchanged). If the data rename itself fails after the
 transition sidecar is in place, the sidecar still accepts the old data.
+
+Missing parent directories are created top-down, each new one's parent
+fsynced (:func:`make_dirs`, see :mod:`peak_trade._durable`), so a file is
+never durable inside a directory that is not; directories that already
+exist cost no fsync.
 
 OS errors are wrapped: integrity problems raise ``CacheCorruptionError``; I/O
 problems (permission denied, disk full, a path component that is a file) raise
@@ -74,15 +89,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from peak_trade import _durable
 from peak_trade.errors import CacheCorruptionError, CacheIOError, PeakTradeError
 
 __all__ = [
     "SIDECAR_SUFFIX",
     "HashingWriter",
     "atomic_write_bytes",
+    "find_temp_files",
     "fsync_dir",
     "io_error",
     "is_temp_name",
+    "make_dirs",
     "open_atomic",
     "read_file_hashed",
     "read_sidecar",
@@ -90,6 +108,7 @@ __all__ = [
     "sidecar_text",
     "sha256_file",
     "sidecar_path",
+    "temp_file_in_use",
     "temp_path_for",
     "try_remove_stale_temp",
 ]
@@ -148,15 +167,21 @@ def io_error(exc: OSError, operation: str, path: Path) -> CacheIOError:
 def fsync_dir(directory: Path) -> None:
     """``fsync`` a directory so renames and creations inside it survive a power loss."""
     try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as exc:
-        raise io_error(exc, "open directory", directory) from exc
-    try:
-        os.fsync(fd)
+        _durable.fsync_dir(directory)
     except OSError as exc:
         raise io_error(exc, "fsync directory", directory) from exc
-    finally:
-        os.close(fd)
+
+
+def make_dirs(directory: Path, *, for_path: Path | None = None) -> None:
+    """Create ``directory`` and its missing parents durably (each new one's parent fsynced).
+
+    See :mod:`peak_trade._durable`. ``for_path`` names the file the directory
+    is created for in the error message.
+    """
+    try:
+        _durable.make_dirs_durably(directory)
+    except OSError as exc:
+        raise io_error(exc, "create directory for", for_path or directory) from exc
 
 
 def temp_path_for(path: Path) -> Path:
@@ -172,6 +197,50 @@ def temp_path_for(path: Path) -> Path:
 def is_temp_name(name: str) -> bool:
     """Whether ``name`` has the shape :func:`temp_path_for` produces."""
     return _TEMP_RE.match(name) is not None
+
+
+def find_temp_files(directory: Path, *, recursive: bool = True) -> list[Path]:
+    """Our temp files under ``directory`` (sorted; symlinks not followed; none if missing)."""
+    found: list[Path] = []
+    pending = [Path(directory)]
+    while pending:
+        current = pending.pop()
+        try:
+            entries = list(os.scandir(current))
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # gone meanwhile, or not a directory at all
+        except OSError as exc:
+            raise io_error(exc, "list directory", current) from exc
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if recursive:
+                    pending.append(current / entry.name)
+            elif is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
+                found.append(current / entry.name)
+    return sorted(found)
+
+
+def temp_file_in_use(path: Path) -> bool:
+    """Whether a live writer holds ``path``'s lock (its temp file is still being written).
+
+    Probes with a non-blocking ``flock`` and releases at once; a vanished file
+    is not in use.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise io_error(exc, "open temp file", path) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError as exc:
+        raise io_error(exc, "lock temp file", path) from exc
+    finally:
+        os.close(fd)
+    return False
 
 
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
@@ -488,31 +557,18 @@ def _create_locked_temp(path: Path) -> tuple[int, Path]:
             fcntl.flock(fd, fcntl.LOCK_EX)
             if os.fstat(fd).st_nlink > 0:
                 return fd, tmp
-        except OSError as exc:
-            os.close(fd)
+        except BaseException as exc:  # Ctrl-C included: never leave the file behind
             _unlink_quietly(tmp)
-            raise io_error(exc, "lock temp file for", path) from exc
+            os.close(fd)
+            if isinstance(exc, OSError):
+                raise io_error(exc, "lock temp file for", path) from exc
+            raise
         os.close(fd)
 
 
 def _unlink_quietly(path: Path) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
-
-
-def _ensure_parent(path: Path) -> None:
-    """Create missing parent directories (and make their creation durable)."""
-    parent = path.parent
-    if parent.is_dir():
-        return
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except FileExistsError as exc:  # some component is a file, not a directory
-        err = NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(parent))
-        raise io_error(err, "create directory for", path) from exc
-    except OSError as exc:
-        raise io_error(exc, "create directory for", path) from exc
-    fsync_dir(parent.parent)
 
 
 def _write_all_fsync(path: Path, payload: bytes, *, fsync: bool) -> Path:
@@ -524,9 +580,11 @@ def _write_all_fsync(path: Path, payload: bytes, *, fsync: bool) -> Path:
             view = view[os.write(fd, view) :]
         if fsync:
             os.fsync(fd)
-    except OSError as exc:
+    except BaseException as exc:  # Ctrl-C included: remove it while still holding the lock
         _unlink_quietly(tmp)
-        raise io_error(exc, "write temp file for", path) from exc
+        if isinstance(exc, OSError):
+            raise io_error(exc, "write temp file for", path) from exc
+        raise
     finally:
         os.close(fd)
     return tmp
@@ -545,7 +603,8 @@ def open_atomic(
     ``writer.hexdigest()`` and ``writer.size`` describe the committed file.
     """
     path = Path(path)
-    _ensure_parent(path)
+    if not path.parent.is_dir():
+        make_dirs(path.parent, for_path=path)
     fd, tmp = _create_locked_temp(path)
     side_temps: list[Path] = []
     writer = HashingWriter(fd, path, hashing=checksum)
@@ -558,15 +617,10 @@ def open_atomic(
         except OSError as exc:
             raise io_error(exc, "write temp file for", path) from exc
         digest = writer.hexdigest()
-        side = sidecar_path(path)
         if digest is None:
-            try:
-                os.unlink(side)  # a stale digest must not outlive the data it describes
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                raise io_error(exc, "remove stale checksum sidecar", side) from exc
-            _replace(tmp, path)
+            with _directory_lock(path):
+                _remove_sidecar(path)
+                _replace(tmp, path)
         else:
             _commit_with_sidecar(tmp, path, digest, side_temps, fsync=fsync)
         if fsync:
@@ -578,6 +632,45 @@ def open_atomic(
         raise
     finally:
         os.close(fd)  # releases the flock only now: the temp name is gone or removed
+
+
+@contextlib.contextmanager
+def _directory_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path``'s directory while renaming into it.
+
+    Writers of one path must not interleave their renames, or the data of one
+    and the sidecar of another end up side by side (and fail verification for
+    good). The directory itself is the lock: no lock file is left next to every
+    data file, and the kernel drops the lock when a holder dies. It guards the
+    renames only (and reading the sidecar they depend on), never the slow
+    serialising, hashing and fsyncing of the data, which writers of one path or
+    directory still do in parallel. The wait is the kernel's (no polling): the
+    holder keeps it for a few renames.
+    """
+    directory = path.parent
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise io_error(exc, "open directory of", path) from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            raise io_error(exc, "lock directory of", path) from exc
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _remove_sidecar(path: Path) -> None:
+    """Without checksum: a stale digest must not outlive the data it describes."""
+    side = sidecar_path(path)
+    try:
+        os.unlink(side)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise io_error(exc, "remove stale checksum sidecar", side) from exc
 
 
 def _replace(src: Path, dst: Path) -> None:
@@ -612,24 +705,45 @@ def _commit_with_sidecar(
         data    := new          (new data verifies)
         sidecar := "new"
 
-    Both sidecar temp files are written and fsynced before the first rename.
-    Temp paths are appended to ``side_temps`` for the caller's cleanup.
+    Both sidecar temp files are written and fsynced before the first rename,
+    the transition one from the digests read before taking the directory lock.
+    Under the lock the sidecar is read again: if another writer of the same
+    path committed meanwhile, the transition file is written afresh, so it
+    always names the data that is really there. Temp paths are appended to
+    ``side_temps`` for the caller's cleanup.
     """
     side = sidecar_path(path)
-    previous = _previous_digests(path, digest)
     final = _write_all_fsync(side, sidecar_text(digest, path), fsync=fsync)
     side_temps.append(final)
-    if previous:
-        transition = _write_all_fsync(side, sidecar_text([digest, *previous], path), fsync=fsync)
-        side_temps.append(transition)
-        _replace(transition, side)
-        _replace(tmp, path)
-        _replace(final, side)
-    else:
-        # No old digest to keep: a kill between these renames leaves either no
-        # data (first write: reads as "not found") or data the digest rejects.
-        _replace(final, side)
-        _replace(tmp, path)
+    previous = _previous_digests(path, digest)
+    transition = _transition_temp(path, digest, previous, side_temps, fsync=fsync)
+    with _directory_lock(path):
+        current = _previous_digests(path, digest)
+        if current != previous:  # another writer of this path committed meanwhile
+            if transition is not None:
+                _unlink_quietly(transition)
+            transition = _transition_temp(path, digest, current, side_temps, fsync=fsync)
+        if transition is not None:
+            _replace(transition, side)
+            _replace(tmp, path)
+            _replace(final, side)
+        else:
+            # No old digest to keep: a kill between these renames leaves either no
+            # data (first write: reads as "not found") or data the digest rejects.
+            _replace(final, side)
+            _replace(tmp, path)
+
+
+def _transition_temp(
+    path: Path, digest: str, previous: list[str], side_temps: list[Path], *, fsync: bool
+) -> Path | None:
+    """A fsynced temp sidecar accepting ``digest`` and ``previous`` (None if no previous)."""
+    if not previous:
+        return None
+    side = sidecar_path(path)
+    transition = _write_all_fsync(side, sidecar_text([digest, *previous], path), fsync=fsync)
+    side_temps.append(transition)
+    return transition
 
 
 def atomic_write_bytes(

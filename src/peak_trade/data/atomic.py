@@ -65,8 +65,8 @@ import pyarrow.parquet as pq
 
 from peak_trade.clock import Clock, system_clock
 from peak_trade.data._fs import (
+    find_temp_files,
     io_error,
-    is_temp_name,
     open_atomic,
     read_file_hashed,
     read_sidecar_digests,
@@ -429,36 +429,30 @@ def clean_stale_temp_files(
     *,
     older_than: float = 0.0,
     clock: Clock | None = None,
+    recursive: bool = True,
 ) -> list[Path]:
-    """Remove temp files left in ``directory`` by writers that died mid-write.
+    """Remove temp files left under ``directory`` by writers that died mid-write.
 
-    Only files named like our temp files are considered, and only those whose
-    ``flock`` can be taken without waiting: a live writer holds its lock for
-    the whole write, so its file is never removed (PID reuse cannot fool
-    this). ``older_than`` (seconds, by ``clock.time()`` against the file's
-    mtime) additionally spares recent files. Returns the removed paths. A
-    missing directory has nothing to clean.
+    Only files named like our temp files (``.<name>.<pid>.<16 hex>.tmp``) are
+    considered, and only those whose ``flock`` can be taken without waiting: a
+    live writer holds its lock for the whole write, so its file is never
+    removed (PID reuse cannot fool this). ``older_than`` (seconds, by
+    ``clock.time()`` against the file's mtime) additionally spares recent
+    files. Subdirectories are searched too (symlinks are not followed) unless
+    ``recursive=False``. Returns the removed paths. A missing directory has
+    nothing to clean.
     """
     root = Path(directory)
     now = (clock or system_clock).time()
     removed: list[Path] = []
-    try:
-        entries = list(os.scandir(root))
-    except FileNotFoundError:
-        return removed
-    except OSError as exc:
-        raise io_error(exc, "list directory", root) from exc
-    for entry in entries:
-        if not is_temp_name(entry.name) or not entry.is_file(follow_symlinks=False):
-            continue
+    for candidate in find_temp_files(root, recursive=recursive):
         if older_than > 0:
             try:
-                mtime = entry.stat(follow_symlinks=False).st_mtime
+                mtime = candidate.stat(follow_symlinks=False).st_mtime
             except FileNotFoundError:
                 continue
             if now - mtime < older_than:
                 continue
-        candidate = root / entry.name
         if try_remove_stale_temp(candidate):
             removed.append(candidate)
     if removed:

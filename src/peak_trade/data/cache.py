@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from peak_trade.clock import Clock, system_clock
-from peak_trade.data._fs import is_temp_name, read_sidecar, sha256_file
+from peak_trade.data._fs import is_temp_name, make_dirs, read_sidecar, sha256_file
 from peak_trade.data._lock import FileLock
 from peak_trade.data.atomic import atomic_read_frame, atomic_write, clean_stale_temp_files
 from peak_trade.data.contracts import REQUIRED_COLUMNS, Rule, parse_timeframe, validate_ohlcv
@@ -223,7 +223,7 @@ class OhlcvCache:
         new = self._normalise(candles)
         if new.empty:
             return AppendResult(0, 0, 0, (), 0)
-        directory.mkdir(parents=True, exist_ok=True)
+        make_dirs(directory)
         freq = self._period_freq(timeframe)
         periods = pd.DatetimeIndex(new.index).tz_convert(None).to_period(freq)
         added = updated = 0

@@ -56,6 +56,7 @@ from peak_trade.data._fs import (
     SIDECAR_SUFFIX,
     atomic_write_bytes,
     io_error,
+    make_dirs,
     sha256_file,
 )
 from peak_trade.data._lock import FileLock
@@ -574,10 +575,8 @@ class CacheManifest:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise io_error(exc, "create cache root", self.root) from exc
+        if not self.root.is_dir():
+            make_dirs(self.root)
         with FileLock(self.lock_path, self._lock_timeout, clock=self._clock):
             yield
 

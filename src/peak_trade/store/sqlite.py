@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from peak_trade._durable import fsync_dir, make_dirs_durably
 from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import StoreError, StoreUnavailableError
 from peak_trade.logging import get_logger
@@ -97,11 +98,15 @@ class SqliteStore(StoreBase):
         self._pool = _ThreadConnections(self._connect)
         self._writes = itertools.count(1)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs_durably(self.path.parent)
+            created = not self.path.exists()
         except OSError as exc:
             raise self._wrap(exc, "open", None) from exc
         try:
             self._open_schema()
+            if created:  # SQLite fsyncs the file, not the directory entry naming it
+                with self._errors("open", None):
+                    fsync_dir(self.path.parent)
         except BaseException:
             self.close()
             raise
