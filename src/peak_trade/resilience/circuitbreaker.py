@@ -35,6 +35,15 @@ it counts neither as success nor as failure (``stats.ignored_count``; it does
 not reset the consecutive-failure count either), but it does free a half-open
 trial slot.
 
+The errors of :data:`NOT_FAILURES` are always ignored, whatever ``exclude``
+says: rejections by another pattern (``CircuitOpenError``,
+``RateLimitExceeded``, ``BulkheadFullError``: the call was not made) and
+failures of peak-trade's own store (``StoreError``): a Redis outage says
+nothing about the exchange behind the breaker. A breaker that protects such a
+call on purpose names the type in ``expected_exception``
+(``expected_exception=StoreError``), which lifts its exclusion.
+``OperationTimeoutError`` does count: the call was made and did not answer.
+
 State transitions (the whole table; nothing else changes the state)::
 
     from        event                                                  to
@@ -101,10 +110,17 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from peak_trade.clock import Clock, system_clock
-from peak_trade.errors import CircuitOpenError, InvalidArgumentError
+from peak_trade.errors import (
+    BulkheadFullError,
+    CircuitOpenError,
+    InvalidArgumentError,
+    RateLimitExceeded,
+    StoreError,
+)
 from peak_trade.events import UNWATCHED, EventBus
 from peak_trade.logging import get_logger
 from peak_trade.resilience import _fleet
+from peak_trade.resilience._catalog import Catalog
 from peak_trade.resilience._events import (
     BreakerCallFailed,
     BreakerCallRejected,
@@ -117,6 +133,8 @@ if TYPE_CHECKING:
     from peak_trade.store import Store
 
 __all__ = [
+    "NAMED",
+    "NOT_FAILURES",
     "CircuitBreaker",
     "CircuitBreakerStats",
     "CircuitState",
@@ -179,6 +197,20 @@ _OPERATOR_VALUES: dict[CircuitState, bytes | None] = {
     _DISABLED: _fleet.DISABLED,
 }
 """What an operator's move writes to the fleet's shared record (None: clear it)."""
+
+
+NOT_FAILURES: tuple[type[BaseException], ...] = (
+    CircuitOpenError,
+    RateLimitExceeded,
+    BulkheadFullError,
+    StoreError,
+)
+"""Never a failure of the protected service, unless ``expected_exception`` names the type."""
+
+
+def _never_counted(expected: tuple[type[BaseException], ...]) -> tuple[type[BaseException], ...]:
+    """The :data:`NOT_FAILURES` a breaker ignores: those ``expected_exception`` did not name."""
+    return tuple(t for t in NOT_FAILURES if not any(issubclass(e, t) for e in expected))
 
 
 # --------------------------------------------------------------------------- window configs
@@ -592,7 +624,8 @@ class CircuitBreaker:
     Args:
         failure_threshold: consecutive failures that open the breaker (default mode).
         recovery_timeout: seconds OPEN before a trial call is let through.
-        expected_exception: the exception type(s) that count as failures.
+        expected_exception: the exception type(s) that count as failures
+            (never :data:`NOT_FAILURES` unless named here).
         name: shown in errors, events and metrics; defaults to the first
             decorated function's qualified name, else ``"circuit_breaker"``.
         exclude: exception types that never count, even if ``expected_exception``.
@@ -606,6 +639,8 @@ class CircuitBreaker:
         trial_timeout: with ``store``, how long a worker's claim on the trial call
             holds (default: ``max(recovery_timeout, 1)``); a trial that takes
             longer lets another worker try.
+        register: a breaker given a ``name`` is listed (weakly) by
+            ``get_all_circuit_breakers()``; ``register=False`` keeps it out.
     """
 
     __slots__ = (
@@ -643,6 +678,7 @@ class CircuitBreaker:
         store: Store | None = None,
         sync_interval: float = 1.0,
         trial_timeout: float | None = None,
+        register: bool = True,
     ) -> None:
         for arg, value in (
             ("failure_threshold", failure_threshold),
@@ -668,7 +704,9 @@ class CircuitBreaker:
             sliding_window=sliding_window,
         )
         self._expected = exception_types("expected_exception", expected_exception)
-        self._excluded = exception_types("exclude", exclude, allow_empty=True)
+        self._excluded = exception_types("exclude", exclude, allow_empty=True) + _never_counted(
+            self._expected
+        )
         self.name = name or "circuit_breaker"
         self._named = name is not None
         self._clock = clock
@@ -702,6 +740,8 @@ class CircuitBreaker:
                 sync_interval=float(sync_interval),
                 trial_timeout=trial_timeout or max(float(recovery_timeout), 1.0),
             )
+        if register and name is not None:
+            NAMED.add(name, self)
 
     def __repr__(self) -> str:
         return f"CircuitBreaker(name={self.name!r}, state={self._core.state.value})"
@@ -1247,6 +1287,11 @@ class CircuitBreaker:
         return _Guard(self)
 
 
+NAMED: Catalog[CircuitBreaker] = Catalog("circuit breaker")
+"""Breakers made with a ``name`` (and ``register=True``), weakly held: the default
+instance ``get_all_circuit_breakers()`` lists; ``set_default_registry(None)`` clears it."""
+
+
 class _Guard:
     __slots__ = ("_after", "_breaker", "_token")
 
@@ -1298,7 +1343,9 @@ def circuit_breaker(
 
     ``options`` are :class:`CircuitBreaker`'s keyword-only arguments (``exclude``,
     ``half_open_max_calls``, ``success_threshold``, ``sliding_window``, ``clock``,
-    ``bus``). The breaker is reachable as ``decorated.breaker``.
+    ``bus``, ``register``...). The breaker is reachable as ``decorated.breaker``;
+    with a ``name`` it is listed by ``get_all_circuit_breakers()`` while the
+    decorated function lives.
     """
     cb = CircuitBreaker(failure_threshold, recovery_timeout, expected_exception, name, **options)
 

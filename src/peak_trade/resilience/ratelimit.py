@@ -35,11 +35,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import InvalidArgumentError, RateLimitExceeded
 from peak_trade.events import UNWATCHED, Event, EventBus
+from peak_trade.resilience._catalog import Catalog
 
 if TYPE_CHECKING:
     from peak_trade.store import Store
 
-__all__ = ["RateLimitDecision", "RateLimiter"]
+__all__ = ["NAMED", "RateLimitDecision", "RateLimiter"]
 
 DEFAULT_ENDPOINT = "default"
 
@@ -157,6 +158,8 @@ class RateLimiter:
             same ``name`` and store share them); default: in-process buckets.
         clock: time source; ``ManualClock`` in tests.
         bus: publish a :class:`RateLimitDecision` per decision.
+        register: a limiter given a ``name`` is listed (weakly) by
+            ``get_all_rate_limiters()``; ``register=False`` keeps it out.
     """
 
     def __init__(
@@ -165,12 +168,13 @@ class RateLimiter:
         window_seconds: float = 60.0,
         *,
         burst: int | None = None,
-        name: str = "default",
+        name: str | None = None,
         store: Store | None = None,
         clock: Clock = system_clock,
         bus: EventBus | None = None,
+        register: bool = True,
     ) -> None:
-        self.name = name
+        self.name = name if name is not None else "default"
         self._clock = clock
         self._bus = bus
         self._decisions = UNWATCHED if bus is None else bus.interest(RateLimitDecision)
@@ -179,6 +183,8 @@ class RateLimiter:
         self._buckets: dict[str, _Bucket] = {}
         self.add_endpoint(DEFAULT_ENDPOINT, max_requests, window_seconds, burst=burst)
         self._default = self._buckets[DEFAULT_ENDPOINT]
+        if register and name is not None:
+            NAMED.add(name, self)
 
     # ------------------------------------------------------------------ configuration
 
@@ -354,6 +360,11 @@ class RateLimiter:
             f"RateLimiter(name={self.name!r}, max_requests={spec.max_requests}, "
             f"window_seconds={spec.window_seconds}, endpoints={sorted(self._buckets)})"
         )
+
+
+NAMED: Catalog[RateLimiter] = Catalog("rate limiter")
+"""Limiters made with a ``name`` (and ``register=True``), weakly held: the default
+instance ``get_all_rate_limiters()`` lists; ``set_default_registry(None)`` clears it."""
 
 
 def _bucket_stats(endpoint: str, bucket: _Bucket) -> dict[str, Any]:

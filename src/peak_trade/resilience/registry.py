@@ -3,13 +3,27 @@
 A :class:`ResilienceRegistry` creates breakers and rate limiters from
 ``[resilience]`` settings (globals, ``[resilience.<module>]`` overrides and
 ``[resilience.rate_limits]``) and hands the same instance to everyone who asks
-for the same name, so ``get_all_circuit_breakers()`` sees every breaker of the
-process. Applications and tests pass a registry explicitly; the seed's
-module-level functions (``create_module_circuit_breaker``,
+for the same name. Applications and tests pass a registry explicitly; the
+seed's module-level functions (``create_module_circuit_breaker``,
 ``create_module_rate_limiter``, ``get_all_circuit_breakers``,
 ``with_resilience``) use the **default registry**, created on first use from
 :func:`peak_trade.config.load_settings` and replaceable with
-:func:`set_default_registry` (``set_default_registry(None)`` resets it).
+:func:`set_default_registry`.
+
+What ``get_all_circuit_breakers()`` (and ``get_all_rate_limiters()``) list:
+
+* every breaker the default registry made (held by it for the process's life);
+* every breaker made by hand **with a name** -- ``CircuitBreaker(name=...)``,
+  ``@circuit_breaker(name=...)`` -- while something still references it (the
+  catalog holds it weakly; see :mod:`peak_trade.resilience._catalog`). On a
+  name clash the default registry's own breaker is listed; between two breakers
+  made by hand, the newest (a warning is logged when the second is made).
+
+Not listed: breakers without a name, breakers made with ``register=False``,
+and breakers made by any *other* registry (they live in that registry:
+``registry.circuit_breakers()``). ``set_default_registry(registry)`` keeps the
+named ones listed (an application installing its registry at start-up loses
+none); ``set_default_registry(None)`` also forgets them, the reset for tests.
 """
 
 from __future__ import annotations
@@ -19,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from peak_trade.clock import Clock, system_clock
 from peak_trade.config import ResilienceSettings, load_settings
-from peak_trade.errors import BulkheadFullError, CircuitOpenError, RateLimitExceeded
 from peak_trade.events import EventBus
+from peak_trade.resilience import circuitbreaker, ratelimit
 from peak_trade.resilience.circuitbreaker import CircuitBreaker
 from peak_trade.resilience.ratelimit import RateLimiter
 
@@ -36,13 +50,6 @@ __all__ = [
     "get_all_rate_limiters",
     "set_default_registry",
 ]
-
-# Rejections by another resilience layer say nothing about the protected service's health.
-NOT_A_FAILURE: tuple[type[BaseException], ...] = (
-    CircuitOpenError,
-    RateLimitExceeded,
-    BulkheadFullError,
-)
 
 
 class ResilienceRegistry:
@@ -86,8 +93,8 @@ class ResilienceRegistry:
             if breaker is None:
                 options.setdefault("failure_threshold", self.settings.circuit_breaker_threshold)
                 options.setdefault("recovery_timeout", self.settings.circuit_breaker_timeout)
-                options.setdefault("exclude", NOT_A_FAILURE)
                 options.setdefault("store", self.store)
+                options["register"] = False  # it lives here, listed through this registry
                 breaker = CircuitBreaker(name=name, clock=self.clock, bus=self.bus, **options)
                 self._breakers[name] = breaker
             return breaker
@@ -144,6 +151,7 @@ class ResilienceRegistry:
                     store=self.store,
                     clock=self.clock,
                     bus=self.bus,
+                    register=False,  # it lives here, listed through this registry
                 )
                 self._limiters[name] = limiter
             return limiter
@@ -179,10 +187,18 @@ def default_registry() -> ResilienceRegistry:
 
 
 def set_default_registry(registry: ResilienceRegistry | None) -> None:
-    """Install ``registry`` as the default (``None``: rebuild from config on next use)."""
+    """Install ``registry`` as the default; ``None`` resets everything.
+
+    ``None`` rebuilds the default registry from config on next use and forgets
+    the named breakers and limiters made by hand (they keep working, unlisted);
+    installing a registry keeps listing them.
+    """
     global _default
     with _default_lock:
         _default = registry
+        if registry is None:
+            circuitbreaker.NAMED.clear()
+            ratelimit.NAMED.clear()
 
 
 def create_module_circuit_breaker(module: str, operation: str = "default") -> CircuitBreaker:
@@ -196,10 +212,10 @@ def create_module_rate_limiter(module: str, operation: str = "default") -> RateL
 
 
 def get_all_circuit_breakers() -> dict[str, CircuitBreaker]:
-    """Seed 002: every breaker of the default registry, by name."""
-    return default_registry().circuit_breakers()
+    """Seed 002: every breaker of the default registry and every live named one, by name."""
+    return {**circuitbreaker.NAMED.live(), **default_registry().circuit_breakers()}
 
 
 def get_all_rate_limiters() -> dict[str, RateLimiter]:
-    """Every rate limiter of the default registry, by name."""
-    return default_registry().rate_limiters()
+    """Every rate limiter of the default registry and every live named one, by name."""
+    return {**ratelimit.NAMED.live(), **default_registry().rate_limiters()}
