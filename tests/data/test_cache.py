@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing as mp
 import os
 from pathlib import Path
@@ -11,8 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from peak_trade.data import OhlcvCache
-from peak_trade.errors import CacheCorruptionError, DataContractError, InvalidArgumentError
+from peak_trade.data import OhlcvCache, atomic_read, atomic_write
+from peak_trade.data._fs import open_atomic, sha256_file, sidecar_path, sidecar_text, temp_path_for
+from peak_trade.errors import (
+    CacheCorruptionError,
+    CacheFileNotFoundError,
+    DataContractError,
+    InvalidArgumentError,
+)
 from peak_trade.repro import ReproContext
 
 from .test_atomic import DirFsyncs
@@ -188,6 +195,124 @@ def test_ctrl_c_during_an_append_leaves_no_temp_files(
         pytest.fail("the append never completed")
     assert n > 1
     assert len(cache.read("binance", "BTC/USDT", "1m")) == 120
+
+
+# ---------------------------------------------------------------- verify and repair
+
+SERIES = "binance/BTC%2FUSDT/1m"
+
+
+def test_verify_accepts_what_a_verified_read_accepts(cache: OhlcvCache) -> None:
+    """A writer killed between the transition sidecar and the data rename."""
+    cache.append("binance", "BTC/USDT", "1m", candles("2026-03-01", 60))
+    rel = f"{SERIES}/2026-03.parquet"
+    path = cache.root / rel
+    old = sha256_file(path)
+    never_landed = hashlib.sha256(b"a replacement that was killed").hexdigest()
+    sidecar_path(path).write_bytes(sidecar_text([never_landed, old], path))
+    assert len(atomic_read(path)) == 60  # the reader accepts the file ...
+    check = cache.verify()
+    assert check.sidecars == ()  # ... so verify must too
+    assert check.ok
+    assert check.transitions == (rel,)
+    assert "interrupted" in str(check).lower()
+    assert "mismatch" not in str(check)
+    fixed = cache.verify(repair=True)
+    assert fixed.ok
+    assert fixed.transitions == ()
+    assert fixed.repaired == ({"path": rel, "action": "finished the sidecar update"},)
+    assert sidecar_path(path).read_text() == f"{old}  2026-03.parquet\n"
+
+
+def test_verify_tells_a_lagging_manifest_from_a_damaged_file(cache: OhlcvCache) -> None:
+    """A writer killed after its renames, before it recorded the files in the manifest."""
+    cache.append("binance", "BTC/USDT", "1m", candles("2026-03-01", 60))
+    replaced = cache.root / SERIES / "2026-03.parquet"
+    fresh = cache.root / SERIES / "2026-04.parquet"
+    merged = pd.concat([cache.read("binance", "BTC/USDT", "1m"), candles("2026-03-01 01:00", 5)])
+    atomic_write(merged, replaced)  # renamed into place, never recorded
+    atomic_write(candles("2026-04-01", 5), fresh)
+    check = cache.verify()
+    assert not check.ok  # the manifest does not describe the files
+    assert check.sidecars == ()  # but nothing is damaged
+    assert check.lagging == (f"{SERIES}/2026-03.parquet", f"{SERIES}/2026-04.parquet")
+    assert "intact" in str(check).lower()
+    fixed = cache.verify(repair=True)
+    assert fixed.ok, str(fixed)
+    assert [r["path"] for r in fixed.repaired] == list(check.lagging)
+    entry = cache.manifest.entry(replaced)
+    assert entry is not None
+    assert (entry.sha256, entry.rows) == (sha256_file(replaced), 65)
+    assert entry.extra == {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1m"}
+
+
+def test_a_damaged_file_is_never_repaired(cache: OhlcvCache) -> None:
+    cache.append("binance", "BTC/USDT", "1m", candles("2026-03-01", 60))
+    path = cache.root / SERIES / "2026-03.parquet"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    before = path.read_bytes(), sidecar_path(path).read_bytes()
+    check = cache.verify(repair=True)
+    assert not check.ok
+    assert check.repaired == ()
+    assert [p["problem"] for p in check.sidecars] == ["mismatch"]
+    assert (path.read_bytes(), sidecar_path(path).read_bytes()) == before
+
+
+def test_verify_reports_temp_files_and_repair_removes_only_dead_writers_ones(
+    cache: OhlcvCache,
+) -> None:
+    cache.append("binance", "BTC/USDT", "1m", candles("2026-03-01", 60))
+    series = cache.root / SERIES
+    stale = temp_path_for(series / "2026-03.parquet")
+    stale.write_bytes(b"left by a writer that died")
+    manifest_tmp = temp_path_for(cache.manifest.path)
+    manifest_tmp.write_bytes(b"left too")
+    writing = open_atomic(series / "2026-04.parquet")
+    writer = writing.__enter__()  # a live writer, mid-write
+    try:
+        writer.write(b"a write in progress")
+        writer.flush()
+        (live,) = [p for p in series.iterdir() if p.name.startswith(".2026-04")]
+        check = cache.verify()
+        assert check.ok  # leftovers are not damage
+        found = {(t["path"], t["in_use"]) for t in check.temp_files}
+        assert found == {
+            (stale.relative_to(cache.root).as_posix(), False),
+            (manifest_tmp.name, False),
+            (live.relative_to(cache.root).as_posix(), True),
+        }
+        assert "safe to remove" in str(check)
+        fixed = cache.verify(repair=True)
+        assert not stale.exists()
+        assert not manifest_tmp.exists()
+        assert live.exists()  # a live writer's file is never touched
+        assert [t["in_use"] for t in fixed.temp_files] == [True]
+    finally:
+        abandon = RuntimeError("abandon the write")
+        assert not writing.__exit__(RuntimeError, abandon, None)
+    assert not live.exists()
+
+
+@pytest.mark.parametrize("what", ["empty", "missing", "other files", "data without manifest"])
+def test_verify_of_a_directory_that_is_not_a_cache_raises(tmp_path: Path, what: str) -> None:
+    root = tmp_path / "somewhere"
+    if what != "missing":
+        root.mkdir()
+    if what == "other files":
+        (root / "hosts").write_text("127.0.0.1 localhost\n")
+    if what == "data without manifest":
+        atomic_write(candles("2026-03-01", 5), root / "x.parquet")
+    with pytest.raises(CacheFileNotFoundError) as info:
+        OhlcvCache(root).verify()
+    err = info.value
+    assert err.context["reason"] == "no_manifest"
+    assert "no manifest" in err.message
+    assert str(root / "manifest.json") in err.message
+    assert err.hint
+    assert "manifest.json" in err.hint
+    assert not (root / "manifest.json").exists()  # verify never creates one
 
 
 def _append_range(root: str, start: str) -> None:

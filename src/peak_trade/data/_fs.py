@@ -97,6 +97,7 @@ __all__ = [
     "HashingWriter",
     "atomic_write_bytes",
     "find_temp_files",
+    "finish_transition",
     "fsync_dir",
     "io_error",
     "is_temp_name",
@@ -105,6 +106,7 @@ __all__ = [
     "read_file_hashed",
     "read_sidecar",
     "read_sidecar_digests",
+    "sidecar_accepts",
     "sidecar_text",
     "sha256_file",
     "sidecar_path",
@@ -362,6 +364,50 @@ def read_sidecar_digests(path: Path) -> tuple[str, ...] | None:
             context={"path": str(path), "sidecar": str(side), "content": raw[:300]},
         )
     return tuple(m.group(1).lower() for m in matches if m is not None)
+
+
+def sidecar_accepts(accepted: tuple[str, ...] | None, actual: str | None) -> bool:
+    """Whether a file whose SHA-256 is ``actual`` verifies against its sidecar's digests.
+
+    The one rule, used by the verified read (:func:`peak_trade.data.atomic_read`)
+    and by :meth:`peak_trade.data.OhlcvCache.verify`, so verify never calls a
+    file bad that a read accepts, or the other way round: the digest must be
+    one the sidecar lists (``accepted``, from :func:`read_sidecar_digests`:
+    one line normally, two after a writer died mid-replacement). No sidecar
+    accepts nothing.
+    """
+    return accepted is not None and actual is not None and actual in accepted
+
+
+def finish_transition(path: Path) -> bool:
+    """Rewrite a transition sidecar left by a dead writer to the data's own digest.
+
+    A writer killed mid-replacement may leave a sidecar listing two digests
+    (module docstring). The file is intact (it is one of them) and reads
+    fine, but ``sha256sum -c`` reports the other line as FAILED. Under the
+    directory lock (no writer of the path is mid-rename) the data is hashed
+    again and, if the sidecar still accepts it, the sidecar is replaced by one
+    line with that digest. The data file is never touched. Returns whether the
+    sidecar was rewritten (``False``: nothing to finish, or the data matches
+    no line: that is damage, not an unfinished write).
+    """
+    path = Path(path)
+    side = sidecar_path(path)
+    with _directory_lock(path):
+        accepted = read_sidecar_digests(path)
+        if accepted is None or len(accepted) < 2 or not path.is_file():
+            return False
+        actual = sha256_file(path)
+        if not sidecar_accepts(accepted, actual):
+            return False
+        tmp = _write_all_fsync(side, sidecar_text(actual, path), fsync=True)
+        try:
+            _replace(tmp, side)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+    fsync_dir(path.parent)
+    return True
 
 
 class HashingWriter:

@@ -70,6 +70,7 @@ from peak_trade.data._fs import (
     open_atomic,
     read_file_hashed,
     read_sidecar_digests,
+    sidecar_accepts,
     sidecar_path,
     try_remove_stale_temp,
 )
@@ -362,7 +363,7 @@ def _read_verified(path: Path) -> bytearray:
                 "with verify_checksum=False if you trust it.",
                 context={"path": str(path), "sidecar": str(sidecar_path(path))},
             )
-        if actual in accepted:
+        if sidecar_accepts(accepted, actual):
             return data
         again = read_sidecar_digests(path)
         if again == accepted:

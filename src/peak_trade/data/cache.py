@@ -41,12 +41,22 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from peak_trade.clock import Clock, system_clock
-from peak_trade.data._fs import is_temp_name, make_dirs, read_sidecar, sha256_file
+from peak_trade.data._fs import (
+    find_temp_files,
+    finish_transition,
+    is_temp_name,
+    make_dirs,
+    read_sidecar_digests,
+    sha256_file,
+    sidecar_accepts,
+    temp_file_in_use,
+    try_remove_stale_temp,
+)
 from peak_trade.data._lock import FileLock
 from peak_trade.data.atomic import atomic_read_frame, atomic_write, clean_stale_temp_files
 from peak_trade.data.contracts import REQUIRED_COLUMNS, Rule, parse_timeframe, validate_ohlcv
 from peak_trade.data.manifest import CacheManifest, VerifyReport
-from peak_trade.errors import CacheCorruptionError, InvalidArgumentError
+from peak_trade.errors import CacheCorruptionError, CacheFileNotFoundError, InvalidArgumentError
 
 if TYPE_CHECKING:
     from peak_trade.repro import ReproContext
@@ -85,20 +95,48 @@ class AppendResult:
 class CacheCheck:
     """What :meth:`OhlcvCache.verify` found: the manifest's view plus every sidecar's.
 
+    ``ok`` means every data file is recorded in the manifest as it is and
+    verifies against its sidecar. The other findings are reported but are not
+    damage; ``verify(repair=True)`` settles them without ever touching a data file.
+
     Attributes:
         manifest: missing, changed and untracked files per the manifest.
         sidecars: one ``{"path", "problem", ...}`` per data file whose ``.sha256``
-            sidecar is missing, malformed or disagrees with the bytes.
+            sidecar is missing (``no-sidecar``), malformed, or rejects the bytes
+            (``mismatch``): damage; the file must be fetched again.
         files: data files whose sidecar was checked.
+        lagging: data files (of the cache's layout) that the manifest lists as
+            changed or untracked although their sidecar vouches for every byte: a
+            write that was interrupted after the renames, before it recorded them.
+            They make ``ok`` false (the manifest is behind); repair records them.
+        transitions: intact files whose sidecar still lists a second digest, left
+            by a writer that died mid-replacement. Verified reads accept them;
+            ``sha256sum -c`` reports one FAILED line. Repair rewrites the sidecar.
+        temp_files: ``{"path", "in_use"}`` per temp file under root. One in use
+            belongs to a live writer (not a problem); the others were left by
+            writers that died, and are safe to remove (repair removes them, as
+            does :func:`~peak_trade.data.clean_stale_temp_files`).
+        repaired: ``{"path", "action"}`` per repair done by ``verify(repair=True)``;
+            the other fields describe the cache after the repairs.
     """
 
     manifest: VerifyReport
     sidecars: tuple[dict[str, Any], ...]
     files: int
+    lagging: tuple[str, ...] = ()
+    transitions: tuple[str, ...] = ()
+    temp_files: tuple[dict[str, Any], ...] = ()
+    repaired: tuple[dict[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.manifest.ok and not self.sidecars
+
+    @property
+    def repairable(self) -> bool:
+        """Whether ``verify(repair=True)`` has something to do."""
+        stale = any(not t["in_use"] for t in self.temp_files)
+        return bool(self.lagging or self.transitions or stale)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,15 +144,54 @@ class CacheCheck:
             "files": self.files,
             "manifest": self.manifest.to_dict(),
             "sidecars": list(self.sidecars),
+            "lagging": list(self.lagging),
+            "transitions": list(self.transitions),
+            "temp_files": list(self.temp_files),
+            "repaired": list(self.repaired),
         }
 
     def __str__(self) -> str:
+        return self.render()
+
+    def render(self, repair: str = "verify(repair=True)") -> str:
+        """The report as text; ``repair`` names how the reader runs a repair."""
         lines = [str(self.manifest)]
         status = "OK" if not self.sidecars else "PROBLEMS"
         lines.append(
             f"Checksum sidecars {status}: {self.files} file(s) checked, {len(self.sidecars)} bad"
         )
-        lines.extend(f"  {p['problem']:<9} {p['path']}" for p in self.sidecars)
+        lines.extend(f"  {p['problem']:<10} {p['path']}" for p in self.sidecars)
+        if self.sidecars:
+            lines.append(
+                "  (damaged: delete each such file and its .sha256 sidecar, then fetch "
+                "those candles again)"
+            )
+        if self.lagging:
+            lines.append(
+                f"Intact but not recorded: {len(self.lagging)} file(s) whose sidecar vouches "
+                "for every byte; a write was interrupted before it updated the manifest. "
+                f"{repair} records them."
+            )
+            lines.extend(f"  lagging    {p}" for p in self.lagging)
+        if self.transitions:
+            lines.append(
+                f"Interrupted sidecar updates: {len(self.transitions)} intact file(s) whose "
+                "sidecar still lists a second digest (reads verify; `sha256sum -c` shows one "
+                f"FAILED line). {repair} rewrites the sidecar."
+            )
+            lines.extend(f"  sidecar    {p}" for p in self.transitions)
+        if self.temp_files:
+            stale = [t["path"] for t in self.temp_files if not t["in_use"]]
+            live = [t["path"] for t in self.temp_files if t["in_use"]]
+            lines.append(
+                f"Temp files: {len(stale)} left by writers that died (safe to remove: "
+                f"{repair} removes them), {len(live)} being written right now (not a problem)"
+            )
+            lines.extend(f"  stale      {p}" for p in stale)
+            lines.extend(f"  in use     {p}" for p in live)
+        if self.repaired:
+            lines.append(f"Repaired: {len(self.repaired)}")
+            lines.extend(f"  {r['path']}: {r['action']}" for r in self.repaired)
         return "\n".join(lines)
 
 
@@ -271,7 +348,7 @@ class OhlcvCache:
         return merged, int((~known).sum()), changed
 
     def _record(
-        self, path: Path, sha256: str | None, rows: int, series: tuple[str, str, str]
+        self, path: Path, sha256: str | None, rows: int | None, series: tuple[str, str, str]
     ) -> None:
         exchange, symbol, timeframe = series
         repro = self._repro
@@ -288,31 +365,116 @@ class OhlcvCache:
 
     # ------------------------------------------------------------------ checking
 
-    def verify(self) -> CacheCheck:
+    def verify(self, *, repair: bool = False) -> CacheCheck:
         """Check every data file against the manifest and against its own sidecar.
 
         The two checks catch different accidents: the manifest sees files that
         vanished or appeared, the sidecars see a file and its sidecar that no
-        longer match (also for files the manifest does not know yet). Each file
-        is hashed once: a file the manifest found intact has the digest of its
-        entry, so its sidecar only needs comparing with that.
+        longer match (also for files the manifest does not know yet). A file
+        passes its sidecar check exactly when a verified read accepts it
+        (:func:`~peak_trade.data._fs.sidecar_accepts` decides both). Each file
+        is hashed at most once: a file the manifest found intact has the digest
+        of its entry. What an interrupted write leaves behind (see
+        :class:`CacheCheck`) is reported apart from damage.
+
+        With ``repair``, the leftovers of interrupted writes are settled, then
+        the cache is checked again: temp files of dead writers are removed,
+        transition sidecars rewritten, and lagging files recorded in the
+        manifest. A data file is never modified or deleted, and damage is never
+        "repaired".
+
+        Raises:
+            CacheFileNotFoundError: ``root`` has no manifest (``context["reason"]
+                == "no_manifest"``): it is not a cache, or nothing was ever
+                appended to it.
+            CacheCorruptionError: the manifest file itself is unreadable.
         """
-        recorded = {e.path: e.sha256 for e in self.manifest.entries()}
+        if not self.manifest.path.is_file():
+            raise self._no_manifest()
+        check = self._inspect()
+        if not repair or not check.repairable:
+            return check
+        done = self._repair(check)
+        return dataclasses.replace(self._inspect(), repaired=tuple(done))
+
+    def _no_manifest(self) -> CacheFileNotFoundError:
+        where = self.manifest.path
+        return CacheFileNotFoundError(
+            f"{str(self.root)!r} is not a peak-trade cache: there is no manifest at "
+            f"{str(where)!r}.",
+            hint="Give the cache directory itself: the one holding manifest.json and the "
+            "<exchange>/<symbol>/<timeframe>/ folders (its first append creates the "
+            "manifest). If the manifest was lost, restore manifest.json from a backup.",
+            context={"root": str(self.root), "manifest": str(where), "reason": "no_manifest"},
+        )
+
+    def _inspect(self) -> CacheCheck:
+        entries = {e.path: e for e in self.manifest.entries()}
         report = self.manifest.verify()
-        suspect = {c.path for c in report.changed}
+        behind = {c.path for c in report.changed} | set(report.untracked)
         problems: list[dict[str, Any]] = []
+        transitions: list[str] = []
+        lagging: list[str] = []
         files = 0
-        if self.root.is_dir():
-            for path in sorted(self.root.rglob("*.parquet")):
-                if is_temp_name(path.name) or not path.is_file():
-                    continue
-                files += 1
-                rel = path.relative_to(self.root).as_posix()
-                proven = recorded.get(rel) if rel not in suspect else None
-                problem = _sidecar_problem(path, proven)
-                if problem is not None:
-                    problems.append({"path": rel, **problem})
-        return CacheCheck(report, tuple(problems), files)
+        for path in sorted(self.root.rglob("*.parquet")):
+            if is_temp_name(path.name) or not path.is_file():
+                continue
+            files += 1
+            rel = path.relative_to(self.root).as_posix()
+            entry = entries.get(rel)
+            proven = entry.sha256 if entry is not None and rel not in behind else None
+            problem, accepted = _sidecar_check(path, proven)
+            if problem is not None:
+                problems.append({"path": rel, **problem})
+                continue
+            if len(accepted) > 1:
+                transitions.append(rel)
+            if rel in behind and self._series_of(rel) is not None:
+                lagging.append(rel)
+        temps = tuple(
+            {"path": p.relative_to(self.root).as_posix(), "in_use": temp_file_in_use(p)}
+            for p in find_temp_files(self.root)
+        )
+        return CacheCheck(
+            report,
+            tuple(problems),
+            files,
+            lagging=tuple(lagging),
+            transitions=tuple(transitions),
+            temp_files=temps,
+        )
+
+    def _repair(self, check: CacheCheck) -> list[dict[str, str]]:
+        done: list[dict[str, str]] = []
+        for temp in check.temp_files:
+            if not temp["in_use"] and try_remove_stale_temp(self.root / temp["path"]):
+                done.append({"path": temp["path"], "action": "removed a dead writer's temp file"})
+        for rel in check.transitions:
+            if finish_transition(self.root / rel):
+                done.append({"path": rel, "action": "finished the sidecar update"})
+        for rel in check.lagging:
+            path, series = self.root / rel, self._series_of(rel)
+            accepted = read_sidecar_digests(path)
+            actual = sha256_file(path)
+            if series is None or not sidecar_accepts(accepted, actual):
+                continue  # changed since the check: leave it to the next one
+            self._record(path, actual, None, series)
+            done.append({"path": rel, "action": "recorded in the manifest"})
+        return done
+
+    def _series_of(self, rel: str) -> tuple[str, str, str] | None:
+        """(exchange, symbol, timeframe) if ``rel`` is a period file of this cache's layout."""
+        parts = rel.split("/")
+        if len(parts) != 4 or not parts[3].endswith(".parquet"):
+            return None
+        exchange, symbol, timeframe = parts[0], urllib.parse.unquote(parts[1]), parts[2]
+        try:
+            directory = self.series_dir(exchange, symbol, timeframe)
+            period = pd.Period(parts[3].removesuffix(".parquet"), freq=self._period_freq(timeframe))
+        except (InvalidArgumentError, ValueError, TypeError, OverflowError):
+            return None
+        canonical = directory / f"{self._period_name(period)}.parquet"
+        return (exchange, symbol, timeframe) if canonical == self.root / rel else None
 
     # ------------------------------------------------------------------ reading
 
@@ -380,18 +542,21 @@ class OhlcvCache:
         return None
 
 
-def _sidecar_problem(path: Path, proven: str | None) -> dict[str, Any] | None:
-    """What is wrong with ``path``'s sidecar; ``proven``: the file's digest if already known."""
+def _sidecar_check(path: Path, proven: str | None) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
+    """(problem or None, the digests the sidecar accepts); ``proven``: the digest if known."""
     try:
-        expected = read_sidecar(path)
+        accepted = read_sidecar_digests(path)
     except CacheCorruptionError:
-        return {"problem": "malformed"}
-    if expected is None:
-        return {"problem": "no-sidecar"}
+        return {"problem": "malformed"}, ()
+    if accepted is None:
+        return {"problem": "no-sidecar"}, ()
     actual = proven if proven is not None else sha256_file(path)
-    if actual != expected:
-        return {"problem": "mismatch", "expected": expected, "actual": actual}
-    return None
+    if not sidecar_accepts(accepted, actual):
+        problem: dict[str, Any] = {"problem": "mismatch", "expected": accepted[0], "actual": actual}
+        if len(accepted) > 1:
+            problem["accepted"] = list(accepted)
+        return problem, accepted
+    return None, accepted
 
 
 def _bound(value: Any) -> pd.Timestamp | None:
