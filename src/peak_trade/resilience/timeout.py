@@ -8,6 +8,18 @@ background and its result is discarded. Either way the caller gets
 Use timeouts of the client library (HTTP, Redis) where they exist; this is the
 backstop for code that has none.
 
+Each ``Timeout`` has its own small pool of worker threads
+(:mod:`peak_trade.resilience._workers`): at most ``max_workers`` daemon
+threads, started on demand, no queue. So the hung calls of one dependency
+never take the threads of another, and a call that never returns never keeps
+the process from exiting. When all ``max_workers`` threads are busy -- in
+practice with calls abandoned at their deadline that still hang -- a new call
+fails at once with :class:`~peak_trade.errors.BulkheadFullError`, **without
+being started**: unlike a timeout (the call ran; its outcome is unknown), it is
+safe to retry, and it is a rejection, which no circuit breaker counts as the
+dependency failing (the hung calls already counted, as timeouts). Pass
+``executor=`` to run calls on an executor of your own instead (it queues).
+
 ``mode="deadline"`` is the cooperative alternative for sync code: it does not
 start a thread; it publishes the deadline in a context variable that I/O
 layers read (:func:`remaining_time`) to size their own socket timeouts, and
@@ -23,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import threading
+import functools
 import time as _time
 import weakref
 from collections.abc import Callable
@@ -32,9 +44,11 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from peak_trade.clock import Clock, SystemClock, system_clock
-from peak_trade.errors import InvalidArgumentError, OperationTimeoutError
+from peak_trade.errors import BulkheadFullError, InvalidArgumentError, OperationTimeoutError
 from peak_trade.events import Event, EventBus
+from peak_trade.resilience._workers import Job, Workers
 from peak_trade.resilience._wrap import wrap
+from peak_trade.resilience.bulkhead import BulkheadRejected
 
 __all__ = ["Timeout", "TimedOut", "current_deadline", "remaining_time", "timeout"]
 
@@ -139,13 +153,16 @@ def _watchdog(loop: asyncio.AbstractEventLoop) -> _Watchdog:
     return dog
 
 
-class Timeout:
-    """``@Timeout(2.5)`` on a sync or async function."""
+DEFAULT_MAX_WORKERS = 32
+"""Worker threads of one ``Timeout(mode="thread")``, at most (started on demand)."""
 
-    # The worker pool for mode="thread" when none is injected: created on first use,
-    # shared by every Timeout (threads are a process resource, not per-decorator state).
-    _shared_pool: concurrent.futures.ThreadPoolExecutor | None = None
-    _shared_pool_lock = threading.Lock()
+
+class Timeout:
+    """``@Timeout(2.5)`` on a sync or async function.
+
+    One ``Timeout`` is meant for one dependency: the functions it decorates
+    share its ``max_workers`` threads (see the module docstring).
+    """
 
     def __init__(
         self,
@@ -156,6 +173,7 @@ class Timeout:
         clock: Clock = system_clock,
         executor: concurrent.futures.Executor | None = None,
         bus: EventBus | None = None,
+        max_workers: int = DEFAULT_MAX_WORKERS,
     ) -> None:
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
             raise InvalidArgumentError(
@@ -167,6 +185,12 @@ class Timeout:
             raise InvalidArgumentError(
                 f"Unknown timeout mode {mode!r}", hint="Use 'thread' or 'deadline'."
             )
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+            raise InvalidArgumentError(
+                f"max_workers must be an integer >= 1, got {max_workers!r}",
+                hint="It caps the threads one Timeout may hold (calls in flight, hung ones too).",
+                context={"name": name},
+            )
         self.seconds = float(seconds)
         self.name = name
         self.mode = mode
@@ -175,17 +199,8 @@ class Timeout:
         self._mono = _time.monotonic if isinstance(clock, SystemClock) else clock.monotonic
         self._executor = executor
         self._bus = bus
-
-    def _pool(self) -> concurrent.futures.Executor:
-        if self._executor is not None:
-            return self._executor
-        cls = type(self)
-        with cls._shared_pool_lock:
-            if cls._shared_pool is None:
-                cls._shared_pool = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=32, thread_name_prefix="peak_trade-timeout"
-                )
-            return cls._shared_pool
+        self.max_workers = max_workers
+        self._workers = Workers(name, max_workers)  # threads start on first use
 
     def _error(self) -> OperationTimeoutError:
         if self._bus is not None and self._bus.wants(TimedOut):
@@ -195,6 +210,50 @@ class Timeout:
             hint="The dependency is slow or hanging; check it, or raise the timeout if normal.",
             context={"operation": self.name, "timeout_seconds": self.seconds},
         )
+
+    def _full(self) -> BulkheadFullError:
+        workers = self._workers
+        if self._bus is not None and self._bus.wants(BulkheadRejected):
+            self._bus.publish(BulkheadRejected(self.name, self.max_workers))
+        return BulkheadFullError(
+            f"{self.name!r}: all {self.max_workers} worker threads are busy "
+            f"({workers.abandoned} with calls still running past their deadline); "
+            "the call was not started.",
+            hint="The dependency hangs: calls that timed out have not returned. Check it; "
+            "raise max_workers only if that many calls at once are normal. "
+            "Nothing ran, so retrying later is safe.",
+            context={
+                "operation": self.name,
+                "max_workers": self.max_workers,
+                "abandoned": workers.abandoned,
+            },
+        )
+
+    def _run_in_thread(self, func: Callable[[], Any], deadline: float) -> Any:
+        """Run ``func`` on one of this timeout's workers; wait for it until ``deadline``."""
+        if self._executor is not None:
+            future = self._executor.submit(func)
+            try:
+                return future.result(timeout=deadline - self._mono())
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                raise self._error() from None
+        workers = self._workers
+        job = Job(func)
+        if not workers.submit(job):
+            raise self._full()
+        try:
+            finished = job.done.wait(max(0.0, deadline - self._mono()))
+        except BaseException:  # interrupted while waiting: the call runs on, abandoned
+            workers.abandon(job)
+            raise
+        if not finished and workers.abandon(job):
+            raise self._error() from None
+        error = job.error
+        if error is not None:
+            job.error = None  # no cycle through the traceback
+            raise error
+        return job.result
 
     def _enter_deadline(self) -> tuple[float, Token[float | None], float]:
         """Set this call's deadline (never later than an enclosing one); also return now."""
@@ -216,12 +275,7 @@ class Timeout:
                 return func(*args, **kwargs)
             # the worker runs in a copy of our context, so it sees the deadline too
             context = contextvars.copy_context()
-            future = self._pool().submit(context.run, func, *args, **kwargs)
-            try:
-                return future.result(timeout=mine - self._mono())
-            except concurrent.futures.TimeoutError:
-                future.cancel()
-                raise self._error() from None
+            return self._run_in_thread(functools.partial(context.run, func, *args, **kwargs), mine)
         finally:
             _deadline.reset(token)
 
@@ -263,6 +317,7 @@ def timeout(
     mode: TimeoutMode = "thread",
     clock: Clock = system_clock,
     bus: EventBus | None = None,
+    max_workers: int = DEFAULT_MAX_WORKERS,
 ) -> Timeout:
     """Decorator form: ``@timeout(2.5)``."""
-    return Timeout(seconds, name=name, mode=mode, clock=clock, bus=bus)
+    return Timeout(seconds, name=name, mode=mode, clock=clock, bus=bus, max_workers=max_workers)

@@ -1,0 +1,157 @@
+"""``Timeout(mode="thread")``: each timeout's own daemon threads, no queue.
+
+The hung calls below block on an ``Event`` that the test sets at the end (or,
+in the child process, never); the timeouts are short real deadlines, as a
+thread cannot be driven by a ManualClock, and nothing asserts on elapsed time.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from peak_trade.errors import BulkheadFullError, InvalidArgumentError, OperationTimeoutError
+from peak_trade.events import EventBus, EventRecorder
+from peak_trade.resilience import BulkheadRejected, CircuitBreaker, CircuitState, Timeout
+from peak_trade.resilience.timeout import DEFAULT_MAX_WORKERS
+
+
+@pytest.fixture
+def release() -> Iterator[threading.Event]:
+    """Set at the end of the test: every hung call returns and its thread goes idle."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def hang_all(call: Callable[[], object], n: int) -> None:
+    """Make ``n`` calls at once, each timing out while its call hangs on."""
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            call()
+        except BaseException as exc:  # collected and checked below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(errors) == n
+    assert all(isinstance(e, OperationTimeoutError) for e in errors), errors
+
+
+def test_hung_calls_of_one_dependency_never_starve_another(release: threading.Event) -> None:
+    hangs = Timeout(0.05, name="exchange-a")(lambda: release.wait(60))
+    answers = Timeout(30, name="exchange-b")(lambda: "b")
+    hang_all(hangs, DEFAULT_MAX_WORKERS)  # as many as the old shared pool had threads
+    assert answers() == "b"
+
+
+def test_a_pool_full_of_hung_calls_fails_fast_without_starting_the_call(
+    release: threading.Event,
+) -> None:
+    bus = EventBus()
+    rec = EventRecorder(bus, BulkheadRejected)
+    started: list[int] = []
+
+    def call(i: int) -> None:
+        started.append(i)
+        release.wait(60)
+
+    guarded = Timeout(0.05, name="exchange-a", max_workers=3, bus=bus)(call)
+    hang_all(lambda: guarded(0), 3)
+    with pytest.raises(BulkheadFullError) as info:
+        guarded(99)
+    assert 99 not in started  # refused before it ran: safe to retry, no side effect
+    err = info.value
+    assert err.context == {"operation": "exchange-a", "max_workers": 3, "abandoned": 3}
+    assert "not started" in err.message
+    assert err.hint
+    assert rec.events == [BulkheadRejected("exchange-a", 3)]
+
+
+def test_threads_come_back_when_the_hung_calls_return(release: threading.Event) -> None:
+    gate = threading.Event()
+    timeout = Timeout(0.05, name="a", max_workers=2)
+    hangs = timeout(lambda: gate.wait(60))
+    quick = timeout(lambda: "quick")
+    hang_all(hangs, 2)
+    with pytest.raises(BulkheadFullError):
+        quick()
+    gate.set()
+    # the abandoned calls return; their threads take new calls again
+    tick = threading.Event()  # never set: each wait is one short poll
+    for _ in range(1000):
+        if timeout._workers.abandoned == 0:
+            break
+        tick.wait(0.01)  # bounded readiness polling for the two threads, not a timeout
+    assert timeout._workers.abandoned == 0
+    assert quick() == "quick"
+    assert timeout._workers.threads == 2
+
+
+def test_a_full_pool_is_a_rejection_the_breaker_does_not_count(release: threading.Event) -> None:
+    breaker = CircuitBreaker(3, 60.0, name="a", register=False)
+    guarded = breaker.call(Timeout(0.05, name="a", max_workers=2)(lambda: release.wait(60)))
+    hang_all(guarded, 2)  # two timeouts: two failures
+    with pytest.raises(BulkheadFullError):
+        guarded()
+    assert breaker.stats.failure_count == 2
+    assert breaker.stats.ignored_count == 1
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_results_and_errors_come_back_from_the_worker() -> None:
+    timeout = Timeout(30, name="t")
+
+    @timeout
+    def div(a: int, b: int) -> float:
+        return a / b
+
+    assert div(1, 4) == 0.25
+    with pytest.raises(ZeroDivisionError):
+        div(1, 0)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "4"])
+def test_max_workers_is_validated(bad: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="max_workers"):
+        Timeout(1, max_workers=bad)  # type: ignore[arg-type]
+
+
+def test_a_process_with_an_abandoned_hung_call_still_exits() -> None:
+    child = textwrap.dedent(
+        """
+        import sys
+        import threading
+
+        from peak_trade.errors import OperationTimeoutError
+        from peak_trade.resilience import Timeout
+
+        never = threading.Event()  # nobody ever sets it: the call hangs for good
+
+        @Timeout(0.05, name="hangs")
+        def hangs():
+            never.wait()
+
+        try:
+            hangs()
+        except OperationTimeoutError:
+            print("timed out", flush=True)
+        sys.exit(0)
+        """
+    )
+    # the timeout below only stops a child that hangs at exit (the bug); it is no measurement
+    proc = subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.stdout.strip() == "timed out"
+    assert proc.returncode == 0, proc.stderr
