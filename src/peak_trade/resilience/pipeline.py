@@ -7,7 +7,7 @@
 
 Layers, outermost first (each only if enabled)::
 
-    circuit breaker  ->  retry  ->  rate limiter  ->  timeout  ->  your function
+    safe default  ->  circuit breaker  ->  retry  ->  rate limiter  ->  timeout  ->  your function
 
 * The **breaker** is outermost (seed 001's rule): a call that exhausts its
   retries is one breaker failure, and an open breaker rejects before any
@@ -22,9 +22,20 @@ Layers, outermost first (each only if enabled)::
   ``hard_timeout=True`` runs sync calls in a worker thread instead. Async
   calls are always cancelled at the deadline.
 
+* The **safe default** (``fallback_value=`` or ``fallback=``) is outermost,
+  and only used when the module's ``fail_safe_defaults`` is true: then any
+  ``Exception`` of the layers below -- the function's own failure, an open
+  breaker, a refused permit, exhausted retries, a timeout, a store outage --
+  returns the declared answer instead (a ``FallbackUsed`` event says so; a
+  risk check that cannot run says "reject", not "crash"). A module
+  with ``fail_safe_defaults = true`` must declare one for every operation:
+  decorating without is an ``InvalidArgumentError``. With the setting off the
+  declared default is ignored and errors propagate.
+
 Sizes come from ``[resilience]`` and ``[resilience.<module>]`` through the
 registry (the default registry unless ``registry=`` is given); the
-``circuit_breaker_enabled`` and ``rate_limit_enabled`` switches are honoured.
+``circuit_breaker_enabled``, ``rate_limit_enabled`` and ``fail_safe_defaults``
+switches are honoured.
 """
 
 from __future__ import annotations
@@ -32,7 +43,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from peak_trade.errors import InvalidArgumentError
 from peak_trade.resilience._wrap import refuse_generators, wrap
+from peak_trade.resilience.fallback import Fallback
 from peak_trade.resilience.ratelimit import RateLimiter
 from peak_trade.resilience.registry import ResilienceRegistry, default_registry
 from peak_trade.resilience.retry import retry_with_backoff
@@ -41,6 +54,8 @@ from peak_trade.resilience.timeout import Timeout, TimeoutMode
 __all__ = ["with_resilience"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_NO_DEFAULT: Any = object()
 
 
 def _limited(limiter: RateLimiter) -> Callable[[F], F]:
@@ -70,6 +85,8 @@ def with_resilience(
     timeout: float | None = None,
     hard_timeout: bool = False,
     registry: ResilienceRegistry | None = None,
+    fallback_value: Any = _NO_DEFAULT,
+    fallback: Callable[..., Any] | None = None,
 ) -> Callable[[F], F]:
     """Protect a sync or async function with the configured resilience layers.
 
@@ -83,10 +100,27 @@ def with_resilience(
         timeout: seconds per attempt (default: the module's ``timeout_seconds``).
         hard_timeout: sync calls run in a worker thread and are abandoned at the timeout.
         registry: where breakers and limiters live (default: the default registry).
+        fallback_value: the safe answer when the call fails or is rejected, used
+            only if the module's ``fail_safe_defaults`` is true (``None`` is a value).
+        fallback: or a function computing it, ``fallback(exc, *args, **kwargs)``
+            (``async def`` for async functions).
     """
     reg = registry if registry is not None else default_registry()
     cfg = reg.settings.for_module(module)
     name = f"{module}.{operation}"
+    safe: Fallback | None = None
+    if fallback_value is not _NO_DEFAULT or fallback is not None:
+        value = {} if fallback_value is _NO_DEFAULT else {"value": fallback_value}
+        safe = Fallback(func=fallback, name=name, clock=reg.clock, bus=reg.bus, **value)
+    if cfg.fail_safe_defaults and safe is None:
+        raise InvalidArgumentError(
+            f"[resilience.{module}] fail_safe_defaults is true, but {name!r} declares no "
+            "safe default to answer with when it fails.",
+            hint=f"Pass fallback_value=... (or fallback=lambda exc, *args, **kw: ...) to "
+            f"with_resilience({module!r}, {operation!r}), or set fail_safe_defaults = false "
+            f"under [resilience.{module}] if this module has no safe answer.",
+            context={"module": module, "operation": operation},
+        )
 
     def decorate(func: F) -> F:
         refuse_generators(func, "with_resilience")
@@ -108,6 +142,8 @@ def with_resilience(
             )(wrapped)
         if use_circuit_breaker and cfg.circuit_breaker_enabled:
             wrapped = reg.module_circuit_breaker(module, operation).call(wrapped)
+        if safe is not None and cfg.fail_safe_defaults:
+            wrapped = safe(wrapped)
         return wrapped  # type: ignore[no-any-return]
 
     return decorate
