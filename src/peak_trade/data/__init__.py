@@ -5,6 +5,7 @@ Seed API::
     from peak_trade.data import validate_ohlcv, atomic_write, atomic_read, CacheManifest
 
     validate_ohlcv(df, strict=True, timeframe="1h")      # raises DataContractError
+    df = read_ohlcv("BTCUSDT-1h.csv.gz", tz="UTC")      # real files into the contract's shape
     atomic_write(df, "cache/btc.parquet", checksum=True) # temp file, fsync, rename, .sha256
     df = atomic_read("cache/btc.parquet", verify_checksum=True)
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from peak_trade.data.manifest import CacheManifest as CacheManifest
     from peak_trade.data.manifest import ManifestEntry as ManifestEntry
     from peak_trade.data.manifest import VerifyReport as VerifyReport
+    from peak_trade.data.readers import read_ohlcv as read_ohlcv
 
 _LAZY = {
     "validate_ohlcv": "contracts",
@@ -48,6 +50,7 @@ _LAZY = {
     "ManifestEntry": "manifest",
     "VerifyReport": "manifest",
     "OhlcvCache": "cache",
+    "read_ohlcv": "readers",
 }
 
 __all__ = [
@@ -64,6 +67,7 @@ __all__ = [
     "atomic_read",
     "atomic_write",
     "clean_stale_temp_files",
+    "read_ohlcv",
     "validate_ohlcv",
 ]
 
