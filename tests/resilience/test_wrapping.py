@@ -124,6 +124,8 @@ def test_is_async_sees_through_objects_and_partials() -> None:
     assert not is_async(plain)
     assert not is_async(SyncCallable())
     assert not is_async(functools.partial(plain, "BTC"))
+    assert is_async(staticmethod(coro))
+    assert not is_async(staticmethod(plain))
     # a class is called to build an instance: that call is synchronous
     assert not is_async(AsyncCallable)
 

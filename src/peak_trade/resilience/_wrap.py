@@ -73,8 +73,8 @@ def _kind_of_function(func: Any) -> CallKind | None:
 def call_kind(func: Callable[..., Any]) -> CallKind:
     """The kind of ``func``: functions, bound methods, partials and callable objects."""
     target: Any = func
-    while isinstance(target, functools.partial):
-        target = target.func
+    while isinstance(target, functools.partial | staticmethod):
+        target = target.func if isinstance(target, functools.partial) else target.__func__
     kind = _kind_of_function(target)
     if kind is not None:
         return kind
