@@ -156,6 +156,18 @@ class CacheCheck:
     def render(self, repair: str = "verify(repair=True)") -> str:
         """The report as text; ``repair`` names how the reader runs a repair."""
         lines = [str(self.manifest)]
+        lagging = set(self.lagging)
+        if self.manifest.missing:
+            lines.append(
+                "  (missing: fetch those candles again, or restore the files from a backup)"
+            )
+        if any(c.path not in lagging for c in self.manifest.changed):
+            lines.append(
+                "  (changed since recorded: delete each such file and its .sha256 sidecar, "
+                "then fetch those candles again)"
+            )
+        if any(p not in lagging for p in self.manifest.untracked):
+            lines.append("  (untracked: not written by this cache; move them out of the directory)")
         status = "OK" if not self.sidecars else "PROBLEMS"
         lines.append(
             f"Checksum sidecars {status}: {self.files} file(s) checked, {len(self.sidecars)} bad"
