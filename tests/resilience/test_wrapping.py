@@ -42,10 +42,10 @@ def _registry() -> ResilienceRegistry:
 def _decorators() -> dict[str, Callable[[], Decorator]]:
     """Fresh decorators by name (one per pattern and notable configuration)."""
     return {
-        "breaker": lambda: CircuitBreaker(name="t").call,
+        "breaker": lambda: CircuitBreaker(name="t", register=False).call,
         "breaker on a watched bus": lambda: _watched_breaker().call,
         "breaker with slow-call window": lambda: (
-            CircuitBreaker(name="t", sliding_window=_slow_window()).call
+            CircuitBreaker(name="t", register=False, sliding_window=_slow_window()).call
         ),
         "retry": lambda: retry_with_backoff(clock=ManualClock()),
         "bulkhead": lambda: Bulkhead(2),
@@ -69,7 +69,7 @@ def _watched_breaker() -> CircuitBreaker:
 
     bus = EventBus()
     bus.subscribe(BreakerCallSucceeded, lambda event: None)
-    return CircuitBreaker(name="t", bus=bus)
+    return CircuitBreaker(name="t", register=False, bus=bus)
 
 
 def _slow_window() -> Any:
@@ -165,7 +165,7 @@ def test_breaker_counts_the_failures_of_an_async_call_object() -> None:
         async def __call__(self) -> None:
             raise ConnectionError("down")
 
-    breaker = CircuitBreaker(2, name="t")
+    breaker = CircuitBreaker(2, name="t", register=False)
     wrapped = breaker.call(Down())
     for _ in range(2):
         with pytest.raises(ConnectionError):
