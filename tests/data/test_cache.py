@@ -118,6 +118,42 @@ def test_misaligned_timestamps_are_refused(cache: OhlcvCache) -> None:
         cache.append("binance", "BTC/USDT", "1m", df)
 
 
+def test_strict_is_the_default_gaps_are_allowed_in_both_modes(tmp_path: Path) -> None:
+    gappy = candles("2026-03-01", 10).drop(pd.Timestamp("2026-03-01 00:04", tz="UTC"))
+    for strict in (True, False):
+        cache = OhlcvCache(tmp_path / str(strict), strict=strict)
+        assert cache.strict is strict
+        result = cache.append("binance", "BTC/USDT", "1m", gappy)
+        assert (result.rows_added, result.missing_candles, result.misaligned_candles) == (9, 1, 0)
+    assert OhlcvCache(tmp_path / "default").strict is True
+
+
+def test_a_lenient_cache_stores_candles_off_the_grid_and_counts_them(tmp_path: Path) -> None:
+    off_grid = candles("2026-03-01 00:00:30", 5)  # 1m candles opening at :30 seconds
+    with pytest.raises(DataContractError, match="misaligned"):
+        OhlcvCache(tmp_path / "strict", strict=True).append("binance", "BTC/USDT", "1m", off_grid)
+    lenient = OhlcvCache(tmp_path / "lenient", strict=False)
+    result = lenient.append("binance", "BTC/USDT", "1m", off_grid)
+    assert (result.rows_added, result.misaligned_candles) == (5, 5)
+    back = lenient.read("binance", "BTC/USDT", "1m")
+    pd.testing.assert_frame_equal(back, in_ns(off_grid), check_freq=False)
+    # strictness applies to what is appended, not to what an earlier append stored
+    strict = OhlcvCache(tmp_path / "lenient", strict=True)
+    assert (
+        strict.append("binance", "BTC/USDT", "1m", candles("2026-03-01 01:00", 5)).rows_added == 5
+    )
+    assert len(strict.read("binance", "BTC/USDT", "1m")) == 10
+    broken = candles("2026-03-01", 5)
+    broken.iloc[2, broken.columns.get_loc("low")] = 1e9  # above high: wrong in any mode
+    with pytest.raises(DataContractError, match=r"high_below_low|low_above"):
+        lenient.append("binance", "BTC/USDT", "1m", broken)
+
+
+def test_strict_must_be_a_bool(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="strict"):
+        OhlcvCache(tmp_path, strict="yes")  # type: ignore[arg-type]
+
+
 def test_bad_names_are_refused(cache: OhlcvCache) -> None:
     df = candles("2026-03-01", 5)
     with pytest.raises(InvalidArgumentError):

@@ -11,7 +11,20 @@ What each :meth:`OhlcvCache.append` guarantees:
 
 * the new candles satisfy the OHLCV contract (:func:`validate_ohlcv`) before
   anything is written; a violation raises ``DataContractError`` and changes
-  nothing;
+  nothing. ``strict`` (the default; ``[data] validate_strict`` in the config)
+  decides how their timestamps are held against the series' timeframe:
+
+  - ``strict=True``: the contract's strict mode with the series' timeframe.
+    Every candle must open on the timeframe's grid (a multiple of its length
+    since the epoch; Mondays for weeks, as exchanges do), or the append is
+    refused (``misaligned_timestamps``).
+  - ``strict=False``: off-grid open times are stored as they come (data
+    resampled with an offset, an exchange whose days start at another hour)
+    and counted in :attr:`AppendResult.misaligned_candles`.
+  - In both modes gaps are allowed, since an exchange may have had no trades
+    in a minute: they are stored as gaps (never filled) and counted in
+    :attr:`AppendResult.missing_candles`. Every other rule (columns, types,
+    NaN, prices, high/low, volume, order, duplicates, time zone) always holds.
 * they are merged into each affected period file with the candles already
   there: sorted, one row per timestamp, the **newer** row winning (the exchange
   revises the still-open candle until it closes), and the merged file is
@@ -67,6 +80,9 @@ SCHEMA_VERSION = 1
 """Version of the candle file layout recorded in the manifest for every file."""
 
 _HOUR_NS = 3_600_000_000_000
+# Contract rules an append tolerates (and counts): gaps always, off-grid times if lenient.
+_ALLOWED_STRICT = frozenset({Rule.MISSING_CANDLES})
+_ALLOWED_LENIENT = frozenset({Rule.MISSING_CANDLES, Rule.MISALIGNED_TIMESTAMPS})
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -82,6 +98,8 @@ class AppendResult:
         missing_candles: candles missing between the first and last one passed in
             (gaps are stored as gaps, never filled; ``validate_ohlcv(strict=True)``
             on a read range reports them).
+        misaligned_candles: candles passed in whose open time is off the
+            timeframe's grid (only a cache with ``strict=False`` accepts them).
     """
 
     rows_in: int
@@ -89,6 +107,7 @@ class AppendResult:
     rows_updated: int
     files: tuple[str, ...]
     missing_candles: int
+    misaligned_candles: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +245,8 @@ class OhlcvCache:
             go into the manifest. Default: a run id derived from the clock.
         lock_timeout: seconds an append waits for another writer of the same series.
         clock: time source (run ids, manifest timestamps, lock back-off).
+        strict: hold appended candles to the timeframe's grid (module docstring);
+            the service passes ``[data] validate_strict``.
     """
 
     def __init__(
@@ -235,7 +256,16 @@ class OhlcvCache:
         repro: ReproContext | None = None,
         lock_timeout: float = 60.0,
         clock: Clock | None = None,
+        strict: bool = True,
     ) -> None:
+        if not isinstance(strict, bool):
+            raise InvalidArgumentError(
+                f"strict must be True or False, got {strict!r}.",
+                hint="strict=True refuses candles off the timeframe's grid; "
+                "strict=False stores and counts them.",
+                context={"strict": repr(strict)},
+            )
+        self.strict = strict
         self._clock: Clock = clock or system_clock
         self.manifest = CacheManifest(root, lock_timeout=lock_timeout, clock=self._clock)
         self.root = self.manifest.root
@@ -244,7 +274,7 @@ class OhlcvCache:
         self._run_id = repro.run_id if repro is not None else f"cache-{os.getpid()}"
 
     def __repr__(self) -> str:
-        return f"OhlcvCache({str(self.root)!r})"
+        return f"OhlcvCache({str(self.root)!r}, strict={self.strict})"
 
     # ------------------------------------------------------------------ layout
 
@@ -304,11 +334,14 @@ class OhlcvCache:
         """
         directory = self.series_dir(exchange, symbol, timeframe)
         report = validate_ohlcv(candles, strict=True, timeframe=timeframe, raise_on_error=False)
-        gap = report.violation(Rule.MISSING_CANDLES)
-        blocking = tuple(v for v in report.violations if v.rule is not Rule.MISSING_CANDLES)
-        if blocking:  # every rule but gaps: an exchange may simply have had no trades
+        allowed = _ALLOWED_STRICT if self.strict else _ALLOWED_LENIENT
+        blocking = tuple(v for v in report.violations if v.rule not in allowed)
+        if blocking:
             raise dataclasses.replace(report, violations=blocking).to_error()
+        gap = report.violation(Rule.MISSING_CANDLES)
+        off_grid = report.violation(Rule.MISALIGNED_TIMESTAMPS)
         missing = gap.count if gap is not None else 0
+        misaligned = off_grid.count if off_grid is not None else 0
         new = self._normalise(candles)
         if new.empty:
             return AppendResult(0, 0, 0, (), 0)
@@ -324,13 +357,15 @@ class OhlcvCache:
                 merged, n_added, n_updated = self._merge(path, chunk)
                 if n_added == 0 and n_updated == 0:
                     continue
-                validate_ohlcv(merged, timeframe=timeframe)
+                # the base contract on the merged file: stored candles met `strict` (or
+                # an earlier cache's setting) when they were appended
+                validate_ohlcv(merged)
                 result = atomic_write(merged, path, checksum=True)
                 self._record(path, result.sha256, len(merged), (exchange, symbol, timeframe))
                 added += n_added
                 updated += n_updated
                 written.append(path.relative_to(self.root).as_posix())
-        return AppendResult(len(candles), added, updated, tuple(written), missing)
+        return AppendResult(len(candles), added, updated, tuple(written), missing, misaligned)
 
     @staticmethod
     def _normalise(candles: pd.DataFrame) -> pd.DataFrame:
