@@ -23,7 +23,10 @@ the serialiser streams into a locked temp file in the target's directory
 through a writer that SHA-256-hashes every byte on its way out (the file is
 never re-read); the file is fsynced; the sidecar ``<name>.sha256``
 (``"<hexdigest>  <name>\n"``, checkable with ``sha256sum -c``) is prepared as
-fsynced temp files too; then the renames, and one directory fsync.
+fsynced temp files too; then the renames, under an exclusive lock on the
+directory so that concurrent writers of one path never mix one's data with
+another's sidecar (the last writer wins, whole), and one directory fsync.
+Missing parent directories are created first, each new one's parent fsynced.
 
 **Rename order: sidecar first, through a transition.** When replacing a file
 that has a digest, the sidecar is first renamed to a two-line version that
@@ -34,7 +37,8 @@ if the writer dies (SIGKILL) at any point:
 - before the first rename: the old content (plus a temp file that
   :func:`clean_stale_temp_files` removes);
 - after the transition sidecar: the old content before the data rename, the
-  new content after it (both digests are accepted);
+  new content after it (both digests are accepted; the sidecar keeps its
+  second line until the next write, or ``OhlcvCache.verify(repair=True)``);
 - after the last rename: the new content.
 
 On a first write (no old digest) a kill between the sidecar and the data
@@ -144,7 +148,7 @@ def atomic_write(
 
     Args:
         obj: a DataFrame, raw bytes, or a JSON-able dict/list (``json`` only).
-        path: the target; missing parent directories are created.
+        path: the target; missing parent directories are created (durably).
         checksum: record the SHA-256 in ``<path>.sha256``. Without it an existing
             sidecar is removed, so it cannot contradict the new data.
         format: overrides the suffix (see the module docstring).
