@@ -420,10 +420,12 @@ class _Holder:
         self.slot = slot
 
     def __del__(self) -> None:
-        pool = self.pool()
-        if pool is not None:
-            with contextlib.suppress(Exception):  # finalisers must not raise
+        try:  # a finaliser must not raise (nor rely on module globals at shutdown)
+            pool = self.pool()
+            if pool is not None:
                 pool.discard(self.slot)
+        except Exception:  # noqa: BLE001 - nothing to report to; closing is best effort
+            pass
 
 
 class _ThreadConnections:
