@@ -18,6 +18,7 @@ from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.retry import Retry
 
+from peak_trade.clock import ManualClock
 from peak_trade.errors import (
     InvalidArgumentError,
     StoreError,
@@ -653,3 +654,205 @@ def test_sync_and_async_shells_send_identical_commands(redis_server: RedisServer
     async_seen = asyncio.run(main())
     assert len(sync_seen) == len(PRIMITIVES)
     assert async_seen == sync_seen
+
+
+# ---------------------------------------------------------------- pool options of the URL
+
+
+def test_max_connections_bounds_the_threads_connections(
+    redis_server: RedisServer, admin: redis.Redis
+) -> None:
+    name = unique_namespace()
+    url = f"{redis_server.url}?client_name={name}&max_connections=2"
+    store = store_from_url(url, namespace=name)
+    pooled = len(named_clients(admin, name))
+    holding, release = threading.Barrier(3), threading.Event()
+    errors: list[BaseException] = []
+
+    def hold() -> None:
+        store.incr("n")
+        holding.wait()
+        release.wait()
+
+    holders = [threading.Thread(target=hold) for _ in range(2)]
+    for t in holders:
+        t.start()
+    holding.wait()
+
+    def third() -> None:
+        try:
+            store.incr("n")
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            errors.append(exc)
+
+    extra = threading.Thread(target=third)
+    extra.start()
+    extra.join()
+    assert len(named_clients(admin, name)) == pooled + 2
+    [err] = errors
+    assert isinstance(err, StoreUnavailableError)
+    assert "max_connections=2" in str(err)
+    assert err.hint is not None
+    assert "max_connections" in err.hint
+    release.set()
+    for t in holders:
+        t.join()
+    assert store.incr("n") == 3  # the finished threads gave their connections back
+    store.close()
+
+
+def test_async_max_connections_makes_commands_wait_for_a_free_connection(
+    redis_server: RedisServer, admin: redis.Redis
+) -> None:
+    name = unique_namespace()
+
+    async def main() -> tuple[list[int], int]:
+        url = f"{redis_server.url}?client_name={name}&max_connections=2"
+        store = await async_store_from_url(url, namespace=name)
+        pooled = len(named_clients(admin, name))
+
+        async def worker() -> list[int]:
+            return [await store.incr("n") for _ in range(20)]
+
+        seen = await asyncio.gather(*(worker() for _ in range(30)))
+        opened = len(named_clients(admin, name)) - pooled
+        await store.close()
+        return [v for values in seen for v in values], opened
+
+    values, opened = asyncio.run(main())
+    assert sorted(values) == list(range(1, 601))
+    assert 1 <= opened <= 2
+
+
+def test_async_wait_for_a_connection_is_bounded_by_connect_timeout(
+    redis_server: RedisServer, admin: redis.Redis
+) -> None:
+    ns = unique_namespace()
+
+    async def main() -> int:
+        url = f"{redis_server.url}?max_connections=1&connect_timeout=0.05"
+        async with await async_store_from_url(url, namespace=ns) as store:
+            await store.ping()
+            admin.execute_command("CLIENT", "PAUSE", "3000", "WRITE")
+            try:
+                held = asyncio.create_task(store.incr("n"))  # takes the only connection
+                await asyncio.sleep(0)
+                with pytest.raises(StoreUnavailableError, match="max_connections=1") as info:
+                    await store.incr("n")
+                assert "max_connections" in str(info.value.hint)
+            finally:
+                admin.execute_command("CLIENT", "UNPAUSE")
+            assert await held == 1
+            return await store.incr("n")  # the connection came back
+
+    assert asyncio.run(main()) == 2
+
+
+def test_health_check_interval_pings_an_idle_connection_before_reuse(
+    redis_server: RedisServer,
+) -> None:
+    clock = ManualClock()
+    url = f"{redis_server.url}?health_check_interval=30"
+    with store_from_url(url, namespace=unique_namespace(), clock=clock) as store:
+        store.incr("n")
+        clock.advance(10)
+        with watching(redis_server) as busy:
+            store.incr("n")  # used 10 s ago: no probe
+        clock.advance(31)
+        with watching(redis_server) as idle:
+            store.incr("n")  # idle for 31 s: PING first
+    assert [c.split()[0].upper() for c in busy] == ["EVALSHA"]
+    assert [c.split()[0].upper() for c in idle] == ["PING", "EVALSHA"]
+
+
+def test_async_health_check_interval_pings_an_idle_connection_before_reuse(
+    redis_server: RedisServer,
+) -> None:
+    clock = ManualClock()
+
+    async def main() -> tuple[list[str], list[str]]:
+        url = f"{redis_server.url}?health_check_interval=30"
+        async with await async_store_from_url(url, namespace=unique_namespace(), clock=clock) as s:
+            await s.incr("n")
+            clock.advance(10)
+            with watching(redis_server) as busy:
+                await s.incr("n")
+            clock.advance(31)
+            with watching(redis_server) as idle:
+                await s.incr("n")
+        return busy, idle
+
+    busy, idle = asyncio.run(main())
+    assert [c.split()[0].upper() for c in busy] == ["EVALSHA"]
+    assert [c.split()[0].upper() for c in idle] == ["PING", "EVALSHA"]
+
+
+class FreezingProxy:
+    """A TCP relay to the real server whose existing connections can be made silent.
+
+    ``freeze()`` stops relaying on every connection open at that moment without
+    closing anything, as a dead NAT entry or a pulled cable does: the client's
+    socket stays open and reads nothing. Connections made afterwards work.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.upstream = (host, port)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.frozen: list[threading.Event] = []
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            frozen = threading.Event()
+            self.frozen.append(frozen)
+            self.conns += [client, server]
+            for src, dst in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(src, dst, frozen), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket, frozen: threading.Event) -> None:
+        try:
+            while data := src.recv(65536):
+                if not frozen.is_set():
+                    dst.sendall(data)
+        except OSError:
+            return
+
+    def freeze(self) -> None:
+        for event in self.frozen:
+            event.set()
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()
+
+
+def test_health_check_replaces_a_connection_that_went_silent(
+    redis_server: RedisServer, admin: redis.Redis
+) -> None:
+    """Without the probe the incr would go out on the dead connection and time out,
+    leaving the caller unsure whether it ran; with it, it runs once on a new one."""
+    clock = ManualClock()
+    proxy = FreezingProxy(redis_server.host, redis_server.port)
+    ns = unique_namespace()
+    url = f"redis://127.0.0.1:{proxy.port}/0?health_check_interval=5"
+    try:
+        store = store_from_url(
+            url, namespace=ns, clock=clock, socket_timeout=0.2, eviction_policy_check="off"
+        )
+        assert store.incr("n") == 1
+        proxy.freeze()
+        clock.advance(6)
+        assert store.incr("n") == 2
+        assert admin.get(f"{ns}:{{n}}") == b"2"
+        store.close()
+    finally:
+        proxy.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from peak_trade.errors import ConfigError, StoreUnavailableError
 from peak_trade.store import MemoryStore, Store, store_from_url
 from peak_trade.store.aio import AsyncStore, AsyncStoreAdapter, async_store_from_url
 from peak_trade.store.sqlite import SqliteStore
-from peak_trade.store.url import parse_store_url
+from peak_trade.store.url import SecretUrl, parse_store_url
 
 
 def test_memory_url() -> None:
@@ -209,3 +210,94 @@ def test_memory_and_sqlite_stores_never_import_redis(tmp_path: Path) -> None:
     )
     assert "redis" not in loaded
     assert "redis" in _modules_after("from peak_trade.store import RedisStore")
+
+
+# ---------------------------------------------------------------- passwords and one parser
+
+PASSWORD = "Hunter2Sekr1t"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"redis://:{PASSWORD}@h:notaport/0",
+        f"redis://:pa/{PASSWORD}@h:6379/0",  # a raw '/' in the password
+        f"redis://:{PASSWORD}@h/0?colour=blue",
+        f"redis://:{PASSWORD}@h/0?max_connections=lots",
+        f"redis://:{PASSWORD}@h/0?health_check_interval=-1",
+        f"redis+sentinel://:{PASSWORD}@h:26379/0",
+        f"redis//:{PASSWORD}@h/0",
+        f"mysql://:{PASSWORD}@h/0",
+        f"redis://:{PASSWORD}@h/zero",
+        f"redis://:{PASSWORD}@h/0?ssl_cert_reqs=none",  # TLS options without TLS
+        f"REDIS://:{PASSWORD}@h/0?db=x",
+    ],
+)
+def test_errors_about_a_url_never_hold_its_password(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        store_from_url(url, eviction_policy_check="off")
+    err = info.value
+    for text in (str(err), repr(err.context), err.message, str(err.hint)):
+        assert PASSWORD not in text
+    cause = err.__cause__
+    assert cause is None or PASSWORD not in str(cause)
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("redis://:pa/ss@h:6379/0", "'/' in the password"),
+        ("redis://h/0?ssl_cert_reqs=none", "need a rediss:// URL"),
+        ("unix:///run/redis.sock?ssl_keyfile=k.pem", "need a rediss:// URL"),
+        ("redis://h/0?max_connections=0", "max_connections"),
+        ("redis://h/0?max_connections=2.5", "max_connections"),
+        ("redis://h/0?health_check_interval=soon", "health_check_interval"),
+        ("redis://h/0?db=-1", "'db'"),
+        ("redis+sentinel://h:26379/0", "scheme"),
+    ],
+)
+def test_redis_urls_that_redis_py_would_fail_on_later_are_config_errors(
+    url: str, fragment: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(fragment)) as info:
+        parse_store_url(url)
+    assert info.value.hint
+
+
+def test_sentinel_urls_say_what_to_do_instead() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_store_url("redis+sentinel://h:26379/0")
+    assert "Sentinel is not supported yet" in str(info.value.hint)
+
+
+def test_sqlite_url_with_two_slashes_suggests_three() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_store_url("sqlite://var/state.db")
+    assert "sqlite:///var/state.db" in str(info.value.hint)
+
+
+def test_an_upper_case_scheme_opens_the_store() -> None:
+    store = store_from_url(f"REDIS://:{PASSWORD}@127.0.0.1:1/0", eviction_policy_check="off")
+    assert store.url == "REDIS://:***@127.0.0.1:1/0"
+    assert PASSWORD not in repr(store)
+    store.close()
+
+
+def test_the_spec_keeps_the_password_out_of_its_repr() -> None:
+    spec = parse_store_url(f"redis://:{PASSWORD}@h:6379/0?client_name=x")
+    assert PASSWORD in spec.target  # what redis-py needs
+    assert PASSWORD not in repr(spec)
+    assert spec.url == "redis://:***@h:6379/0?client_name=x"
+
+
+def test_a_secret_url_opens_the_store_and_never_shows_its_password(tmp_path: Path) -> None:
+    url = SecretUrl(f"redis://:{PASSWORD}@127.0.0.1:1/0")
+    assert PASSWORD not in f"{url} {url!r}"
+    assert url.get_secret_value().endswith("@127.0.0.1:1/0")
+    with store_from_url(url, eviction_policy_check="off") as store:
+        assert store.url == "redis://:***@127.0.0.1:1/0"
+    with store_from_url(SecretUrl(f"sqlite:///{tmp_path}/s.db")) as sql:
+        assert sql.url == f"sqlite:///{tmp_path}/s.db"
+    assert SecretUrl("memory://") == SecretUrl("memory://")
+    assert SecretUrl("memory://") != "memory://"
+    assert str(SecretUrl(f"redis//:{PASSWORD}@h")) == "***"  # unreadable: all of it masked

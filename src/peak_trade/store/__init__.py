@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from peak_trade.store.base import Store
 from peak_trade.store.memory import MemoryStore
-from peak_trade.store.url import store_from_url
+from peak_trade.store.url import SecretUrl, store_from_url
 
 if TYPE_CHECKING:
     from peak_trade.store.aio import AsyncStore, AsyncStoreAdapter, async_store_from_url
@@ -38,6 +38,7 @@ __all__ = [
     "RedisStore",
     "AsyncRedisStore",
     "AsyncStoreAdapter",
+    "SecretUrl",
     "store_from_url",
     "async_store_from_url",
 ]

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, ParamSpec, Protocol, Self, TypeVar, runtime_checkable
 
-from peak_trade.clock import Clock
+from peak_trade.clock import Clock, system_clock
 from peak_trade.store.base import Store
 from peak_trade.store.memory import MemoryStore
-from peak_trade.store.url import parse_store_url, store_from_url
+from peak_trade.store.url import SecretUrl, parse_store_url, store_from_url
 
 __all__ = ["AsyncStore", "AsyncStoreAdapter", "async_store_from_url"]
 
@@ -148,7 +148,11 @@ class AsyncStoreAdapter:
 
 
 async def async_store_from_url(
-    url: str, *, namespace: str | None = None, clock: Clock | None = None, **options: Any
+    url: str | SecretUrl,
+    *,
+    namespace: str | None = None,
+    clock: Clock | None = None,
+    **options: Any,
 ) -> AsyncStore:
     """The async twin of :func:`~peak_trade.store.store_from_url` (same URLs and options).
 
@@ -158,7 +162,7 @@ async def async_store_from_url(
     if spec.backend == "redis":
         from peak_trade.store.aio_redis import AsyncRedisStore
 
-        store = AsyncRedisStore(spec.target, **spec.options)
+        store = AsyncRedisStore(spec.target, clock=clock or system_clock, **spec.options)
         store.url = spec.url
         try:
             await store.ensure_ready()

@@ -18,11 +18,13 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 
+from peak_trade._store_url import SecretUrl
+from peak_trade.clock import Clock, system_clock
 from peak_trade.store import _redis_checks as checks
 from peak_trade.store import _redis_core as core
 from peak_trade.store._redis_wire import LoopConnections
 from peak_trade.store.base import DEFAULT_NAMESPACE
-from peak_trade.store.redis import open_client
+from peak_trade.store.redis import check_max_connections, open_client
 
 __all__ = ["AsyncRedisStore"]
 
@@ -32,6 +34,9 @@ T = TypeVar("T")
 class AsyncRedisStore:
     """An :class:`~peak_trade.store.aio.AsyncStore` in Redis; see ``RedisStore`` for arguments.
 
+    With ``max_connections``, a command that finds every connection busy waits
+    for one (up to ``connect_timeout``) instead of failing at once.
+
     Constructing does no I/O; the eviction-policy check runs on
     :meth:`ensure_ready` (awaited by ``async_store_from_url`` and ``async with``)
     or, at the latest, before the first command.
@@ -39,16 +44,19 @@ class AsyncRedisStore:
 
     def __init__(
         self,
-        client_or_url: aioredis.Redis | str,
+        client_or_url: aioredis.Redis | str | SecretUrl,
         *,
         namespace: str = DEFAULT_NAMESPACE,
         eviction_policy_check: checks.EvictionCheck = "refuse",
         connect_timeout: float = 2.0,
         socket_timeout: float = 5.0,
+        max_connections: int | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         self._cmd = core.RedisCommands(namespace)
         self.namespace = self._cmd.namespace
         self._mode = checks.check_mode(eviction_policy_check)
+        limit = check_max_connections(max_connections)
         self._ready = self._mode == "off"
         client, self._owned, self.url, self._where = open_client(
             client_or_url,
@@ -59,7 +67,9 @@ class AsyncRedisStore:
         )
         self.client = client
         self._raw: Any = client
-        self._wire = LoopConnections(client.connection_pool)
+        self._wire = LoopConnections(
+            client.connection_pool, max_connections=limit, clock=clock, where=self._where
+        )
 
     def __repr__(self) -> str:
         return f"AsyncRedisStore(url={self.url!r}, namespace={self.namespace!r})"

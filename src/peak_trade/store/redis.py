@@ -22,6 +22,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from peak_trade._store_url import SecretUrl
+from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import InvalidArgumentError
 from peak_trade.logging import mask_url_credentials
 from peak_trade.store import _redis_checks as checks
@@ -32,7 +34,13 @@ from peak_trade.store.base import DEFAULT_NAMESPACE, StoreBase
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-__all__ = ["RedisStore", "client_options", "describe_client", "open_client"]
+__all__ = [
+    "RedisStore",
+    "check_max_connections",
+    "client_options",
+    "describe_client",
+    "open_client",
+]
 
 T = TypeVar("T")
 C = TypeVar("C", redis.Redis, "aioredis.Redis")
@@ -60,6 +68,19 @@ def client_options(connect_timeout: float, socket_timeout: float, retry: Any) ->
     }
 
 
+def check_max_connections(value: object) -> int | None:
+    """Validate ``max_connections``: ``None`` (no bound) or an integer >= 1."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgumentError(
+            "max_connections must be a whole number >= 1 (or None for no bound).",
+            hint="e.g. max_connections=20, or ?max_connections=20 in the URL",
+            context={"max_connections": value},
+        )
+    return value
+
+
 def describe_client(kwargs: dict[str, Any]) -> tuple[str, str]:
     """``(url, endpoint)`` describing a client's connection pool (no credentials)."""
     where = checks.endpoint(kwargs)
@@ -70,26 +91,29 @@ def describe_client(kwargs: dict[str, Any]) -> tuple[str, str]:
 
 
 def open_client(
-    client_or_url: C | str,
+    client_or_url: C | str | SecretUrl,
     from_url: Callable[..., C],
     retry: Any,
     connect_timeout: float,
     socket_timeout: float,
 ) -> tuple[C, bool, str, str]:
     """Shared by both shells: ``(client, owned, masked url, endpoint)`` for a client or URL."""
+    if isinstance(client_or_url, SecretUrl):
+        client_or_url = client_or_url.get_secret_value()
     if isinstance(client_or_url, str):
         options = client_options(connect_timeout, socket_timeout, retry)
+        masked = SecretUrl(client_or_url).masked
         try:
             client = from_url(client_or_url, **options)
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise InvalidArgumentError(
                 "Not a usable Redis URL.",
                 hint="Use redis://[:password@]host:port/db, rediss://host:port/db "
                 "or unix:///path/to/redis.sock",
-                context={"url": mask_url_credentials(client_or_url), "error": str(exc)},
-            ) from exc
+                context={"url": masked, "error": mask_url_credentials(str(exc))},
+            ) from None
         kwargs = client.connection_pool.connection_kwargs
-        url, where = mask_url_credentials(client_or_url), checks.endpoint(kwargs)
+        url, where = masked, checks.endpoint(kwargs)
         owned = True
     else:
         client, owned = client_or_url, False
@@ -115,20 +139,28 @@ class RedisStore(StoreBase):
             ``maxmemory-policy`` is ``noeviction``; ``"warn"`` logs instead;
             ``"off"`` skips the check (and does not connect).
         connect_timeout, socket_timeout: seconds, for clients made from a URL.
+        max_connections: at most this many threads hold a connection at once
+            (``?max_connections=`` in the URL); a thread beyond it gets
+            :class:`~peak_trade.errors.StoreUnavailableError`. ``None``: no bound.
+        clock: times the connections' ``health_check_interval`` (from the URL or
+            the client's pool); every decision still uses the server's clock.
     """
 
     def __init__(
         self,
-        client_or_url: redis.Redis | str,
+        client_or_url: redis.Redis | str | SecretUrl,
         *,
         namespace: str = DEFAULT_NAMESPACE,
         eviction_policy_check: checks.EvictionCheck = "refuse",
         connect_timeout: float = 2.0,
         socket_timeout: float = 5.0,
+        max_connections: int | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         self._cmd = core.RedisCommands(namespace)
         self.namespace = self._cmd.namespace
         mode = checks.check_mode(eviction_policy_check)
+        limit = check_max_connections(max_connections)
         client, self._owned, self.url, self._where = open_client(
             client_or_url,
             redis.Redis.from_url,
@@ -138,7 +170,9 @@ class RedisStore(StoreBase):
         )
         self.client = client
         self._raw: Any = client  # redis-py's execute_command is untyped
-        self._wire = ThreadConnections(client.connection_pool)
+        self._wire = ThreadConnections(
+            client.connection_pool, max_connections=limit, clock=clock, where=self._where
+        )
         if mode != "off":
             try:
                 self._check_eviction_policy(mode)
