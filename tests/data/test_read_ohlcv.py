@@ -477,9 +477,15 @@ def test_bad_options_name_the_option(kwargs: dict[str, object], option: str) -> 
 
 
 def test_a_named_column_that_is_not_there(tmp_path: Path) -> None:
-    with pytest.raises(DataContractError, match="Volume BTC") as info:
+    # an argument this file cannot satisfy: not a broken file, not a bad option value
+    with pytest.raises(InvalidArgumentError, match="Volume BTC") as info:
         read_ohlcv(ccxt_csv().encode(), columns={"volume": "Volume BTC"})
     assert info.value.context["columns"] == ["timestamp", "open", "high", "low", "close", "volume"]
+    assert "option" not in info.value.context
+    assert "{column=volume=" in info.value.context["fix"]
+    with pytest.raises(InvalidArgumentError, match="Zeit") as info:
+        read_ohlcv(ccxt_csv().encode(), time_column="Zeit")
+    assert "{time_column=timestamp}" in info.value.context["fix"]
 
 
 def test_the_result_goes_straight_into_the_cache(tmp_path: Path) -> None:

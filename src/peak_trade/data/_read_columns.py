@@ -30,7 +30,7 @@ from typing import Any, Final
 import pandas as pd
 
 from peak_trade.data._advice import fix_context
-from peak_trade.errors import DataContractError
+from peak_trade.errors import DataContractError, InvalidArgumentError
 
 __all__ = ["COLUMN_ALIASES", "Columns", "normalise", "resolve"]
 
@@ -123,6 +123,12 @@ def _fail(message: str, fix: str, **context: Any) -> DataContractError:
     return DataContractError(message, hint=hint, context=ctx)
 
 
+def _not_there(message: str, fix: str, **context: Any) -> InvalidArgumentError:
+    """A column named by the caller that this file does not have."""
+    hint, ctx = fix_context(fix, context)
+    return InvalidArgumentError(message, hint=hint, context=ctx)
+
+
 def _find(labels: Sequence[Hashable], name: str) -> Hashable | None:
     """The label called ``name``: exactly, else the one equal ignoring case and spaces."""
     if name in labels:
@@ -155,10 +161,14 @@ def resolve(
     for field, name in overrides.items():
         label = _find(labels, name)
         if label is None:
-            raise _fail(
-                f"{where}: there is no column {name!r} (given for the {field})",
-                "name one of the columns listed in the context, e.g. "
-                f"{{column={field}={shown[0] if shown else field}}}",
+            guess = next(
+                (x for x in shown if any(stem in normalise(x) for stem in _STEMS[field])),
+                shown[0] if shown else field,
+            )
+            raise _not_there(
+                f"{where}: there is no column {name!r} (given for the {field}); "
+                f"the columns are {', '.join(map(repr, shown))}",
+                f"name one of them, e.g. {{column={field}={guess}}}",
                 path=where,
                 columns=shown,
             )
@@ -253,10 +263,11 @@ def _resolve_time(
             frame.index.name is not None and _find([frame.index.name], time_column) is not None
         ):
             return None, None, None
-        raise _fail(
-            f"{where}: there is no time column {time_column!r}",
-            f"name one of the columns listed in the context, e.g. "
-            f"{{time_column={shown[0] if shown else 'time'}}}",
+        guess = next((x for x in shown if _time_unit(normalise(x))[0]), shown[0] if shown else "")
+        raise _not_there(
+            f"{where}: there is no time column {time_column!r}; "
+            f"the columns are {', '.join(map(repr, shown))}",
+            f"name one of them, e.g. {{time_column={guess}}}",
             path=where,
             columns=shown,
         )

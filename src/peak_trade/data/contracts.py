@@ -230,7 +230,13 @@ class ValidationReport:
             raise self.to_error()
 
     def __str__(self) -> str:
-        status = "OK" if self.ok else f"FAILED ({len(self.violations)} rules)"
+        return self.render()
+
+    def render(self, hint: Callable[[Violation], str] | None = None) -> str:
+        """The readable summary; ``hint`` chooses each violation's advice (default
+        :attr:`Violation.hint`: the command line passes advice that names its flags)."""
+        advice = hint or (lambda v: v.hint)
+        status = "OK" if self.ok else f"FAILED ({_plural(len(self.violations), 'rule')})"
         tf = ""
         if self.timeframe is not None:
             tf = f", timeframe {self.timeframe}" + (
@@ -244,7 +250,7 @@ class ValidationReport:
             lines.append(f"  - {v.rule}: {v.message}")
             if v.examples:
                 lines.append(f"      first: {', '.join(v.examples)}")
-            lines.append(f"      fix: {v.hint}")
+            lines.append(f"      fix: {advice(v)}")
         lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
 

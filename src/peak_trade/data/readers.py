@@ -125,7 +125,7 @@ class ReadInfo:
             f"time from {self.time_column!r} ({self.time.kind}, {self.time.detail}, "
             f"{self.time.zone})"
         )
-        renamed = [f"{f} from {c!r}" for f, c in self.columns.items() if c != f]
+        renamed = [f"{f} from {c!r}" for f, c in self.columns.items() if c.lower() != f]
         if renamed:
             parts.append(", ".join(renamed))
         if self.dropped:
