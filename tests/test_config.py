@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from peak_trade.config import Settings, find_config_file, load_settings
 from peak_trade.errors import ConfigError
+from peak_trade.store.url import parse_store_url
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "peaktrade.example.toml"
@@ -31,7 +32,7 @@ def test_no_file_gives_defaults() -> None:
     assert s.model_dump() == Settings().model_dump()
     assert s.source is None
     assert s.resilience.circuit_breaker_threshold == 5
-    assert s.store.url.startswith("sqlite://")
+    assert s.store.url.get_secret_value() == "sqlite:///var/state.db"
     assert s.exchange.mode == "fake"
     assert s.retry.enabled is False  # trading-behaviour features are off by default
 
@@ -179,7 +180,7 @@ def test_nested_env_names_reach_every_section() -> None:
         PEAK_TRADE_CONFIG="ignored-here",
         OTHER_VAR="x",
     )
-    assert s.store.url == "redis://:pw@localhost:6379/0"
+    assert s.store.url.get_secret_value() == "redis://:pw@localhost:6379/0"
     assert s.resilience.for_module("live").rate_limit_requests == 30
     assert s.resilience.rate_limits["binance"].requests == 15
     assert s.exchange.symbols == ("BTC/USDT", "SOL/USDT")
@@ -338,3 +339,130 @@ def test_any_valid_override_is_taken_verbatim(threshold: int, timeout: float) ->
 def test_any_non_positive_threshold_is_rejected(threshold: int) -> None:
     with pytest.raises(ConfigError, match="circuit_breaker_threshold"):
         load(PEAK_TRADE_CIRCUIT_BREAKER_THRESHOLD=str(threshold))
+
+
+# ---------------------------------------------------------------- secrets and the store URL
+
+PASSWORD = "Hunter2Sekr1t"
+
+
+def test_store_url_password_never_shows_in_repr_dumps_or_logs_of_settings() -> None:
+    s = load(PEAK_TRADE_STORE__URL=f"REDIS://:{PASSWORD}@127.0.0.1:6399/0")  # any scheme case
+    assert s.store.url.get_secret_value() == f"REDIS://:{PASSWORD}@127.0.0.1:6399/0"
+    assert str(s.store.url) == "REDIS://:***@127.0.0.1:6399/0"
+    for text in (repr(s), str(s), repr(s.store), s.model_dump_json(), str(s.model_dump())):
+        assert PASSWORD not in text
+    assert s.to_toml_dict()["store"]["url"] == "REDIS://:***@127.0.0.1:6399/0"
+    assert s.to_toml_dict(mask_secrets=False)["store"]["url"].endswith(
+        f":{PASSWORD}@127.0.0.1:6399/0"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"redis//:{PASSWORD}@h:6379/0",
+        f"redis+sentinel://:{PASSWORD}@h:26379/0",
+        f"mysql://:{PASSWORD}@h/0",
+        f"redis://:pa/{PASSWORD}@h:6379/0",
+        f"redis://:{PASSWORD}@h:port/0",
+        f"redis://:{PASSWORD}@h/0?colour=blue",
+    ],
+)
+def test_a_bad_store_url_is_refused_without_printing_its_password(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(PEAK_TRADE_STORE__URL=url)
+    err = info.value
+    assert "store.url" in str(err)
+    assert "environment variable PEAK_TRADE_STORE__URL" in str(err)
+    for text in (str(err), repr(err.context), str(err.hint)):
+        assert PASSWORD not in text
+
+
+def test_a_secret_with_the_wrong_type_is_not_echoed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, "[exchange]\napi_secret = 987654321\n"))
+    assert "exchange.api_secret" in str(info.value)
+    assert "987654321" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://var/state.db",  # two slashes: 'var' is a host
+        "redis://localhost:port/0",
+        "redis://localhost:6379/0?colour=blue",
+        "redis://localhost:6379/0?max_connections=0",
+        "redis://localhost:6379/0?ssl_cert_reqs=none",
+        "memory://?busy_timeout=1",
+        "sqlite:///:memory:",
+    ],
+)
+def test_config_refuses_every_url_the_store_refuses(url: str) -> None:
+    with pytest.raises(ConfigError) as from_store:
+        parse_store_url(url)
+    with pytest.raises(ConfigError) as from_config:
+        load(PEAK_TRADE_STORE__URL=url)
+    text = str(from_config.value)
+    assert from_store.value.message in text  # the same words, from the same parser
+    assert str(from_store.value.hint).rstrip(".") in text  # and what is allowed
+
+
+_SCHEMES = st.sampled_from(["memory", "sqlite", "redis", "rediss", "unix", "REDIS", "mysql"])
+_AUTHORITY = st.sampled_from(["", "h", "h:6379", "h:port", ":pw@h", "u:p@ss@h:1", "var"])
+_PATH = st.sampled_from(["", "/", "/0", "/zero", "/x.db", "//abs/x.db", "/:memory:", "/run/r.sock"])
+_QUERY = st.lists(
+    st.sampled_from(
+        [
+            "namespace=bot1",
+            "namespace=bad ns",
+            "busy_timeout=2",
+            "busy_timeout=-1",
+            "eviction_policy_check=warn",
+            "max_connections=4",
+            "max_connections=none",
+            "health_check_interval=30",
+            "db=2",
+            "client_name=me",
+            "ssl_cert_reqs=none",
+            "colour=blue",
+        ]
+    ),
+    max_size=3,
+)
+
+
+@given(scheme=_SCHEMES, authority=_AUTHORITY, path=_PATH, query=_QUERY)
+def test_config_accepts_exactly_the_store_urls_the_store_accepts(
+    scheme: str, authority: str, path: str, query: list[str]
+) -> None:
+    url = f"{scheme}://{authority}{path}" + (f"?{'&'.join(query)}" if query else "")
+    try:
+        parse_store_url(url)
+        store_ok = True
+    except ConfigError:
+        store_ok = False
+    try:
+        load(PEAK_TRADE_STORE__URL=url)
+        config_ok = True
+    except ConfigError:
+        config_ok = False
+    assert config_ok == store_ok, url
+
+
+def test_store_namespace_follows_the_stores_rule(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"store\.namespace"):
+        load(write(tmp_path, f"[store]\nnamespace = '{'n' * 65}'\n"))
+    assert load(write(tmp_path, f"[store]\nnamespace = '{'n' * 64}'\n")).store.namespace == "n" * 64
+
+
+def test_store_options_are_what_the_node_passes_to_the_store() -> None:
+    redis_cfg = load(
+        PEAK_TRADE_STORE__URL="redis://db:6379/0", PEAK_TRADE_STORE__CONNECT_TIMEOUT="3"
+    ).store
+    assert redis_cfg.store_options() == {
+        "namespace": "peaktrade",
+        "eviction_policy_check": "refuse",
+        "connect_timeout": 3.0,
+    }
+    assert load().store.store_options() == {"namespace": "peaktrade"}

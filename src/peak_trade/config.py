@@ -26,17 +26,27 @@ with the key, where the value came from (file or variable) and what is allowed.
 pydantic validates the model; the file and environment layers are our own
 because pydantic-settings silently ignores unknown variables and cannot tell
 which variable or file a bad value came from.
+
+Keys that nothing reads yet (they configure features of later steps: health
+checks, metrics, backups, job safety, the exchange client, the web app) are
+listed in one table, :data:`INERT_KEYS`. They load, so the seeds' files keep
+working, but :meth:`Settings.inert_settings` names every one set to a
+non-default value, and ``peaktrade config validate``/``show`` and the node
+warn about each: a setting that does nothing must not pass for one that does.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, Literal, Union
 
 import annotated_types
@@ -52,8 +62,14 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from peak_trade._store_url import (
+    DEFAULT_NAMESPACE,
+    SecretUrl,
+    check_store_namespace,
+    parse_store_url,
+)
 from peak_trade.errors import ConfigError
-from peak_trade.logging import REDACTED, mask_url_credentials
+from peak_trade.logging import REDACTED, is_secret_key, mask_url_credentials
 
 __all__ = [
     "BackupSettings",
@@ -62,6 +78,8 @@ __all__ = [
     "ENV_PREFIX",
     "ExchangeSettings",
     "HealthCheckSettings",
+    "INERT_KEYS",
+    "InertSetting",
     "ModuleResilience",
     "MonitoringSettings",
     "RateLimitSpec",
@@ -72,7 +90,9 @@ __all__ = [
     "StoreSettings",
     "WebSettings",
     "find_config_file",
+    "inert_reason",
     "load_settings",
+    "setting_keys",
 ]
 
 ENV_PREFIX = "PEAK_TRADE_"
@@ -300,25 +320,51 @@ class ExchangeSettings(_Section):
     api_secret: SecretStr | None = None
 
 
-_STORE_SCHEMES = ("memory", "sqlite", "redis", "rediss", "unix")
-
-
 class StoreSettings(_Section):
-    """``[store]``: where shared state lives (see docs/stores.md)."""
+    """``[store]``: where shared state lives (see docs/stores.md).
 
-    url: str = "sqlite:///var/state.db"
-    namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]+$")] = "peaktrade"
+    ``url`` is a :class:`~peak_trade._store_url.SecretUrl`: printing, logging
+    or dumping the settings shows it with the password masked;
+    ``settings.store.url.get_secret_value()`` is the URL as written. It is
+    checked by the very parser ``store_from_url`` uses, so a URL that passes
+    here opens there.
+    """
+
+    url: SecretUrl = SecretUrl("sqlite:///var/state.db")
+    namespace: str = DEFAULT_NAMESPACE
     eviction_policy_check: Literal["refuse", "warn", "off"] = "refuse"
     connect_timeout: PosFloat = 2.0
 
     @field_validator("url")
     @classmethod
-    def _scheme(cls, v: str) -> str:
-        scheme = v.split("://", 1)[0] if "://" in v else ""
-        if scheme not in _STORE_SCHEMES:
-            allowed = ", ".join(f"{s}://" for s in _STORE_SCHEMES)
-            raise ValueError(f"unsupported store URL scheme {scheme!r}; allowed: {allowed}")
+    def _parse_url(cls, v: SecretUrl) -> SecretUrl:
+        try:
+            parse_store_url(v)
+        except ConfigError as err:
+            raise ValueError(f"{err.message} {err.hint}") from None
         return v
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, v: str) -> str:
+        return check_store_namespace(v)
+
+    @property
+    def backend(self) -> str:
+        """``memory``, ``sqlite`` or ``redis``."""
+        return parse_store_url(self.url).backend
+
+    def store_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``store_from_url(settings.store.url, **options)``.
+
+        Redis-only keys are left out for other backends (a ``?key=`` in the URL
+        still wins over them).
+        """
+        options: dict[str, Any] = {"namespace": self.namespace}
+        if self.backend == "redis":
+            options["eviction_policy_check"] = self.eviction_policy_check
+            options["connect_timeout"] = self.connect_timeout
+        return options
 
 
 class WebSettings(_Section):
@@ -335,6 +381,91 @@ class DataSettings(_Section):
 
     cache_dir: Path = Path("var/cache")
     validate_strict: bool = True
+
+
+# --------------------------------------------------------------------------- inert keys
+
+INERT_KEYS: Mapping[str, str] = MappingProxyType(
+    {
+        "monitoring.metrics_enabled": "Prometheus metrics on /metrics, step 6",
+        "monitoring.alerts_enabled": "the alert manager, step 6",
+        "health_checks": "scheduled health checks and the /health endpoints, step 6",
+        "backup": "scheduled backups, step 9",
+        "retry": "job safety (exactly-once side effects, the job breaker), step 7",
+        "exchange": "the exchange client and the fake exchange, step 8",
+        "exchange.symbols": "the OHLCV sync of peaktrade run, step 10",
+        "exchange.timeframe": "the OHLCV sync of peaktrade run, step 10",
+        "exchange.history_candles": "the OHLCV sync of peaktrade run, step 10",
+        "web": "the web app and status page, served by peaktrade run, step 10",
+    }
+)
+"""Keys (or whole sections) that load but that nothing reads yet, with the feature
+that will. The most specific entry wins. Wiring a key means removing it here
+(``tests/test_config.py`` checks every key is either here or read by code)."""
+
+
+def inert_reason(key: str) -> str | None:
+    """What will use the dotted ``key`` (``"web.port"``), or ``None`` if it is live."""
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        reason = INERT_KEYS.get(".".join(parts[:n]))
+        if reason is not None:
+            return reason
+    return None
+
+
+@dataclass(frozen=True)
+class InertSetting:
+    """A key set to a non-default value that nothing uses yet."""
+
+    key: str
+    value: Any
+    planned: str
+
+    def __str__(self) -> str:
+        section, _, name = self.key.rpartition(".")
+        return (
+            f"[{section}] {name} = {_literal(self.value)} is accepted but not used yet "
+            f"(planned: {self.planned})"
+        )
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    return str(value)
+
+
+def _leaves(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, str, FieldInfo]]:
+    """``(dotted key, path to the parent model, field)`` for every leaf field."""
+    for name, info in model.model_fields.items():
+        sub = _model_of(info.annotation)
+        if sub is not None:
+            yield from _leaves(sub, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", prefix, info
+
+
+def setting_keys() -> list[str]:
+    """Every leaf key of :class:`Settings`, dotted (``resilience.modules`` and
+    ``resilience.rate_limits`` count as one key each)."""
+    return [key for key, _, _ in _leaves(Settings)]
+
+
+def _shown_value(value: Any, key: str) -> Any:
+    if isinstance(value, SecretStr) or is_secret_key(key.rsplit(".", 1)[-1]):
+        return REDACTED
+    if isinstance(value, SecretUrl):
+        return value.masked
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
 
 
 class Settings(_Section):
@@ -363,6 +494,25 @@ class Settings(_Section):
         """Names of the ``PEAK_TRADE_*`` variables that changed a value."""
         return self._env_overrides
 
+    def inert_settings(self) -> list[InertSetting]:
+        """Every key of :data:`INERT_KEYS` set to something other than its default.
+
+        Secrets are masked in ``value``; ``str()`` of each is the warning the
+        command line prints.
+        """
+        found: list[InertSetting] = []
+        for key, parent, info in _leaves(type(self)):
+            planned = inert_reason(key)
+            if planned is None:
+                continue
+            node: Any = self
+            for part in parent.split(".")[:-1]:
+                node = getattr(node, part)
+            value = getattr(node, key.rsplit(".", 1)[-1])
+            if value != info.get_default(call_default_factory=True):
+                found.append(InertSetting(key, _shown_value(value, key), planned))
+        return found
+
     def to_toml_dict(self, *, mask_secrets: bool = True) -> dict[str, Any]:
         """The effective configuration in the file's shape (module overrides as sub-tables).
 
@@ -388,6 +538,8 @@ def _tomlable(value: Any, mask: bool) -> Any:
         return [_tomlable(v, mask) for v in value]
     if isinstance(value, SecretStr):
         return REDACTED if mask else value.get_secret_value()
+    if isinstance(value, SecretUrl):
+        return value.masked if mask else value.get_secret_value()
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, str) and mask:
@@ -613,11 +765,27 @@ def _describe(err: Any, origins: Mapping[tuple[str, ...], str], where_file: str)
         )
     allowed = None if kind == "value_error" else _allowed_for(loc)
     value = err.get("input")
-    shown_value = "" if isinstance(value, dict) else f" = {value!r}"
-    msg = err["msg"]
+    shown_value = "" if isinstance(value, dict) else f" = {_shown(loc, value)}"
+    msg = str(err["msg"])
+    if isinstance(value, str) and value and value in msg:  # never echo a secret's input
+        msg = msg.replace(value, _shown(loc, value))
     return f"{shown}{shown_value} (in {source}): {msg}" + (
         f"; allowed: {allowed}" if allowed else ""
     )
+
+
+def _shown(loc: tuple[str, ...], value: Any) -> str:
+    """``value`` as an error may show it: secrets masked, passwords in URLs masked."""
+    parent = _model_for_path(loc[:-1]) if loc else None
+    info = parent.model_fields.get(loc[-1]) if parent is not None else None
+    kind = _strip_optional(info.annotation) if info is not None else None
+    if kind is SecretUrl or isinstance(value, SecretUrl):
+        return repr(SecretUrl(value).masked if isinstance(value, str | SecretUrl) else REDACTED)
+    if kind is SecretStr or (loc and is_secret_key(loc[-1])):
+        return repr(REDACTED)
+    if isinstance(value, str):
+        return repr(mask_url_credentials(value))
+    return repr(value)
 
 
 def _origin_of(path: tuple[str, ...], origins: Mapping[tuple[str, ...], str]) -> str | None:

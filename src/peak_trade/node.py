@@ -8,8 +8,6 @@ backups and the web server, each started here and stopped in reverse order.
 
 from __future__ import annotations
 
-from typing import Any
-
 import tomli_w
 
 from peak_trade.clock import Clock, system_clock
@@ -30,29 +28,31 @@ class Node:
         self.clock = clock
         self.store: Store | None = None
 
-    def _store_options(self) -> dict[str, Any]:
-        cfg = self.settings.store
-        if cfg.url.startswith(("redis://", "rediss://", "unix://")):
-            return {
-                "eviction_policy_check": cfg.eviction_policy_check,
-                "connect_timeout": cfg.connect_timeout,
-            }
-        return {}
-
     def start(self) -> None:
-        """Configure logging and open the store (raises a PeakTradeError on failure)."""
+        """Configure logging and open the store (raises a PeakTradeError on failure).
+
+        Logs ``node started`` (the store's URL with any password masked), and
+        one warning per configured key that nothing uses yet.
+        """
         if self.store is not None:
             return
         mon = self.settings.monitoring
         configure_logging(mon.log_level, mon.log_format if mon.structured_logging else "console")
-        store = store_from_url(
-            self.settings.store.url,
-            namespace=self.settings.store.namespace,
-            clock=self.clock,
-            **self._store_options(),
-        )
-        store.ping()
+        cfg = self.settings.store
+        store = store_from_url(cfg.url, clock=self.clock, **cfg.store_options())
+        try:
+            store.ping()
+        except BaseException:
+            store.close()
+            raise
         self.store = store
+        for inert in self.settings.inert_settings():
+            _log.warning(
+                "config key accepted but not used yet",
+                key=inert.key,
+                value=inert.value,
+                planned=inert.planned,
+            )
         _log.info("node started", store=store.url, config=str(self.settings.source or "<defaults>"))
 
     def describe(self) -> list[str]:
