@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peak_trade.config import Settings, find_config_file, load_settings
+from peak_trade.config import (
+    INERT_KEYS,
+    Settings,
+    find_config_file,
+    inert_reason,
+    load_settings,
+    setting_keys,
+)
 from peak_trade.errors import ConfigError
 from peak_trade.store.url import parse_store_url
 
@@ -466,3 +473,99 @@ def test_store_options_are_what_the_node_passes_to_the_store() -> None:
         "connect_timeout": 3.0,
     }
     assert load().store.store_options() == {"namespace": "peaktrade"}
+
+
+# ---------------------------------------------------------------- keys nothing reads yet
+
+SRC = ROOT / "src" / "peak_trade"
+
+# Every key of Settings is read by code (here: the module that reads it and the
+# attribute it reads there) or listed in config.INERT_KEYS, never both. Wiring a
+# key means moving it from INERT_KEYS to this table.
+LIVE_KEYS = {
+    "resilience.circuit_breaker_enabled": ("resilience/pipeline.py", "circuit_breaker_enabled"),
+    "resilience.circuit_breaker_threshold": ("resilience/registry.py", "circuit_breaker_threshold"),
+    "resilience.circuit_breaker_timeout": ("resilience/registry.py", "circuit_breaker_timeout"),
+    "resilience.rate_limit_enabled": ("resilience/pipeline.py", "rate_limit_enabled"),
+    "resilience.rate_limit_requests": ("resilience/registry.py", "rate_limit_requests"),
+    "resilience.rate_limit_window": ("resilience/registry.py", "rate_limit_window"),
+    "resilience.retry_max_attempts": ("resilience/pipeline.py", "retry_max_attempts"),
+    "resilience.retry_base_delay": ("resilience/pipeline.py", "retry_base_delay"),
+    "resilience.retry_max_delay": ("resilience/pipeline.py", "retry_max_delay"),
+    "resilience.timeout_seconds": ("resilience/pipeline.py", "timeout_seconds"),
+    "resilience.fail_safe_defaults": ("resilience/pipeline.py", "fail_safe_defaults"),
+    "resilience.rate_limits": ("resilience/registry.py", "rate_limits"),
+    "resilience.modules": ("resilience/registry.py", "for_module"),
+    "monitoring.log_level": ("node.py", "log_level"),
+    "monitoring.structured_logging": ("node.py", "structured_logging"),
+    "monitoring.log_format": ("node.py", "log_format"),
+    "store.url": ("node.py", "url"),
+    "store.namespace": ("node.py", "store_options"),
+    "store.eviction_policy_check": ("node.py", "store_options"),
+    "store.connect_timeout": ("node.py", "store_options"),
+    "data.cache_dir": ("cli/_data_verify.py", "cache_dir"),
+    "data.validate_strict": ("cli/_data_validate.py", "validate_strict"),
+}
+
+
+def test_every_key_is_read_by_code_or_marked_inert() -> None:
+    keys = set(setting_keys())
+    inert = {k for k in keys if inert_reason(k) is not None}
+    assert not inert & set(LIVE_KEYS), "a key is marked inert but listed as live"
+    assert keys - inert == set(LIVE_KEYS), "classify every key: LIVE_KEYS here or INERT_KEYS"
+    for key, (module, attribute) in LIVE_KEYS.items():
+        source = (SRC / module).read_text(encoding="utf-8")
+        assert re.search(rf"\.{attribute}\b", source), f"{key}: {module} does not read it"
+    for prefix in INERT_KEYS:  # no stale entries
+        assert any(k == prefix or k.startswith(f"{prefix}.") for k in keys), prefix
+
+
+def test_the_knobs_the_issue_names_are_classified() -> None:
+    assert inert_reason("monitoring.metrics_enabled") is not None
+    assert inert_reason("resilience.metrics_enabled") is not None
+    assert inert_reason("health_checks.show_details") is not None
+    assert inert_reason("web.show_details") is not None
+    assert inert_reason("resilience.fail_safe_defaults") is None
+    assert inert_reason("data.validate_strict") is None
+
+
+def test_inert_settings_name_only_keys_set_away_from_their_default(tmp_path: Path) -> None:
+    assert load().inert_settings() == []
+    assert load(EXAMPLE).inert_settings() == []
+    path = write(
+        tmp_path,
+        "[web]\nport = 9000\nhost = '127.0.0.1'\n"  # host at its default: no warning
+        "[retry.circuit_breaker]\nenabled = true\n"
+        "[exchange]\napi_key = 'AKIA-SECRET'\nsymbols = ['SOL/USDT']\n"
+        "[store]\nurl = 'memory://'\n",  # live: no warning
+    )
+    found = {i.key: i for i in load(path).inert_settings()}
+    assert set(found) == {
+        "web.port",
+        "retry.circuit_breaker.enabled",
+        "exchange.api_key",
+        "exchange.symbols",
+    }
+    assert str(found["web.port"]) == (
+        "[web] port = 9000 is accepted but not used yet "
+        "(planned: the web app and status page, served by peaktrade run, step 10)"
+    )
+    assert str(found["retry.circuit_breaker.enabled"]).startswith(
+        "[retry.circuit_breaker] enabled = true is accepted"
+    )
+    assert found["exchange.api_key"].value == "***"
+    assert "AKIA" not in str(found["exchange.api_key"])
+    assert str(found["exchange.symbols"]).startswith('[exchange] symbols = ["SOL/USDT"]')
+
+
+def test_the_seeds_sections_still_load() -> None:
+    s = load(
+        PEAK_TRADE_HEALTH_CHECKS__SHOW_DETAILS="true",
+        PEAK_TRADE_WEB__SHOW_DETAILS="true",
+        PEAK_TRADE_MONITORING__METRICS_ENABLED="false",
+    )
+    assert [i.key for i in s.inert_settings()] == [
+        "monitoring.metrics_enabled",
+        "health_checks.show_details",
+        "web.show_details",
+    ]

@@ -387,6 +387,7 @@ class DataSettings(_Section):
 
 INERT_KEYS: Mapping[str, str] = MappingProxyType(
     {
+        "resilience.metrics_enabled": "resilience metrics, exported by the metrics layer, step 6",
         "monitoring.metrics_enabled": "Prometheus metrics on /metrics, step 6",
         "monitoring.alerts_enabled": "the alert manager, step 6",
         "health_checks": "scheduled health checks and the /health endpoints, step 6",

@@ -1,4 +1,10 @@
-"""``peaktrade config show`` and ``peaktrade config validate``."""
+"""``peaktrade config show`` and ``peaktrade config validate``.
+
+Both print, on stderr, one warning per key set to a non-default value that
+nothing uses yet (``[web] port = 9000 is accepted but not used yet (planned:
+...)``; see ``peak_trade.config.INERT_KEYS``), so stdout stays the report or the
+TOML/JSON document. Secrets are masked: the store URL's password, API keys.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,12 @@ import tomli_w
 import typer
 
 from peak_trade.cli._common import ConfigOption, config_app, load
+from peak_trade.config import Settings
+
+
+def _warn_inert(settings: Settings) -> None:
+    for inert in settings.inert_settings():
+        typer.echo(f"warning: {inert}", err=True)
 
 
 @config_app.command("show")
@@ -22,6 +34,7 @@ def config_show(
 ) -> None:
     """Print the effective configuration (defaults < file < environment), secrets masked."""
     settings = load(config)
+    _warn_inert(settings)
     data = settings.to_toml_dict(mask_secrets=not show_secrets)
     if as_json:
         typer.echo(json.dumps(data, indent=2, sort_keys=False))
@@ -44,3 +57,4 @@ def config_validate(
     settings = load(file)
     source = settings.source or "<built-in defaults>"
     typer.echo(f"OK: {source} is valid")
+    _warn_inert(settings)
