@@ -325,6 +325,30 @@ def test_extra_columns_dropped_or_kept(tmp_path: Path) -> None:
     assert kept["Adj Close"].iloc[0] == 1.4
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "latin-1"])
+def test_large_files_in_any_common_encoding(tmp_path: Path, encoding: str) -> None:
+    # larger than the sniffed head; an accented exchange name in every row
+    start = 1704067200
+    lines = ["  time ; open;high;low;close;volume;Börse"]
+    lines += [f" {start + 60 * i} ;1,5;2,5;1,0;2,0;{i},25;Bourse de Zürich" for i in range(8000)]
+    path = write(tmp_path, "big.csv", ("\r\n".join(lines) + "\r\n").encode(encoding))
+    df = read_ohlcv(path, keep_extra=True)
+    assert_contract_shape(df[list(REQUIRED_COLUMNS)], 8000)
+    assert df.index[-1] == pd.Timestamp(start + 60 * 7999, unit="s", tz="UTC")
+    assert df["volume"].iloc[-1] == 7999.25
+    assert df["Börse"].iloc[0] == "Bourse de Zürich"
+    assert validate_ohlcv(df[list(REQUIRED_COLUMNS)], strict=True, timeframe="1m").ok
+
+
+def test_padded_text_timestamps_and_a_unit_given_for_text(tmp_path: Path) -> None:
+    text = "time,open,high,low,close,volume\n 2024-01-01T00:00:00Z ,1,2,0.5,1.5,3\n"
+    path = write(tmp_path, "padded.csv", text)
+    assert read_ohlcv(path).index[0] == FIRST
+    with pytest.raises(DataContractError, match="epoch unit") as info:
+        read_ohlcv(path, unit="ms")
+    assert info.value.context["examples"] == ["2024-01-01T00:00:00Z"]
+
+
 def test_header_only_gives_an_empty_contract_frame(tmp_path: Path) -> None:
     df = read_ohlcv(write(tmp_path, "empty.csv", "time,open,high,low,close,volume\n"))
     assert_contract_shape(df, 0)

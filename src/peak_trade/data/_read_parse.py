@@ -67,17 +67,17 @@ def parse(src: Source, *, sep: str | None, decimal: str | None) -> Parsed:
     """
     if src.format in ("parquet", "feather"):
         return Parsed(_columnar(src), False)
-    text = _text(src.data)
     if src.format == "json":
-        return _json(text, src.label)
-    return _csv(text, src.label, sep, decimal)
+        return _json(_text(src.data)[0], src.label)
+    return _csv(src.data, src.label, sep, decimal)
 
 
-def _text(data: bytes) -> str:
+def _text(data: bytes) -> tuple[str, str]:
+    """The text and its encoding: UTF-8 (a BOM skipped), else Latin-1 (Windows exports)."""
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:  # a spreadsheet's Windows export
-        return data.decode("latin-1")
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
 
 
 def _unreadable(src_label: str, fmt: str, exc: Exception) -> CacheIOError:
@@ -221,11 +221,14 @@ def _sniff_decimal(rows: list[list[str]], sep: str) -> str:
     return "," if commas and not points else "."
 
 
-def _csv(text: str, label: str, sep: str | None, decimal: str | None) -> Parsed:
+def _csv(data: bytes, label: str, sep: str | None, decimal: str | None) -> Parsed:
     head: list[tuple[int, str]] = []
-    sample = text[:_SNIFF_CHARS]
+    cut = len(data) > _SNIFF_CHARS
+    sample, encoding = _text(data[:_SNIFF_CHARS])
+    if encoding != "utf-8" and cut:  # a multi-byte character cut at the end of the sample?
+        sample, encoding = _text(data[: _SNIFF_CHARS - 3])
     lines = sample.splitlines()
-    if len(text) > _SNIFF_CHARS and lines:
+    if cut and lines:
         lines.pop()  # probably cut in the middle
     for number, line in enumerate(lines):
         if line.strip():
@@ -245,16 +248,19 @@ def _csv(text: str, label: str, sep: str | None, decimal: str | None) -> Parsed:
     skip = head[first][0]
     header = sum(_is_number(cell) for cell in rows[first]) < 3
     decimal = decimal if decimal is not None else _sniff_decimal(rows[first + header :], sep)
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=sep,
-            decimal=decimal,
-            skiprows=skip,
-            header=0 if header else None,
-            skipinitialspace=True,
-            low_memory=False,
-        )
+    options: dict[str, Any] = {
+        "sep": sep,
+        "decimal": decimal,
+        "skiprows": skip,
+        "header": 0 if header else None,
+        "skipinitialspace": True,
+        "low_memory": False,
+    }
+    try:  # from the bytes: a str buffer would make pandas re-encode every character
+        try:
+            frame = pd.read_csv(io.BytesIO(data), encoding=encoding, **options)
+        except UnicodeDecodeError:  # UTF-8 at the start only
+            frame = pd.read_csv(io.BytesIO(data), encoding="latin-1", **options)
     except (ValueError, pd.errors.ParserError) as exc:
         raise _unreadable(label, "csv", exc) from exc
     layout = {"sep": sep, "decimal": decimal, "skipped_lines": skip, "header": header}

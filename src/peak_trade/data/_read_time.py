@@ -43,7 +43,8 @@ _UNIT_NAMES: Final[dict[str, str]] = {
     "ns": "nanoseconds",
 }
 _NAT: Final[int] = np.iinfo(np.int64).min
-_DIGITS: Final[str] = r"[-+]?[0-9]+(?:\.[0-9]+)?"
+_DIGITS: Final[str] = r"\s*[-+]?[0-9]+(?:\.[0-9]+)?\s*"
+_SAMPLE: Final[int] = 256  # values looked at to choose a path before touching them all
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,22 +92,28 @@ def to_utc_index(
     if pd.api.types.is_numeric_dtype(dtype):
         return _epoch(series, unit or unit_hint, "given" if unit else "named", tz, ctx)
     present = series.notna()
-    texts = series[present].astype(str).str.strip()
-    if len(texts) and bool(texts.str.fullmatch(_DIGITS).all()):
-        numbers = pd.to_numeric(series.where(present), errors="coerce")
-        return _epoch(numbers, unit or unit_hint, "given" if unit else "named", tz, ctx)
+    if not all(isinstance(v, str) for v in series[present].iloc[:_SAMPLE]):
+        series = series.astype(str).where(present)  # numbers mixed in (JSON records)
+    sample = series[present].iloc[:_SAMPLE]
+    if len(sample) and bool(sample.str.fullmatch(_DIGITS).all()):
+        texts = series[present].str.strip()
+        if bool(texts.str.fullmatch(_DIGITS).all()):
+            numbers = pd.to_numeric(series.where(present), errors="coerce")
+            return _epoch(numbers, unit or unit_hint, "given" if unit else "named", tz, ctx)
+    if bool((sample != sample.str.strip()).any()):  # only pay for stripping when needed
+        series = series.str.strip()
+    texts = series[present]
     if unit is not None:
         raise _fail(
-            f"{where}: unit={unit!r} was given but the time column {label!r} holds text "
-            f"such as {texts.iloc[0]!r}, not numbers",
+            f"{where}: an epoch unit ({unit}) was given but the time column {label!r} holds "
+            f"text such as {texts.iloc[0]!r}, not numbers",
             "drop the unit for text timestamps, or give {time_format=%Y-%m-%d %H:%M:%S}",
             path=where,
             time_column=label,
             examples=list(texts.iloc[:3]),
         )
-    full = series.astype(object).where(~present, series.astype(str).str.strip())
-    parsed, detail = _parse_text(full, texts, time_format, ctx)
-    return _zoned(pd.DatetimeIndex(parsed), full, tz, ctx, ("text", detail))
+    parsed, detail = _parse_text(series, texts, time_format, ctx)
+    return _zoned(pd.DatetimeIndex(parsed), series, tz, ctx, ("text", detail))
 
 
 def _not_time(series: pd.Series, ctx: dict[str, str]) -> DataContractError:
