@@ -6,6 +6,7 @@ Usage::
 
     validate_ohlcv(df)                                    # raises DataContractError
     validate_ohlcv(df, strict=True, require_tz=True)      # plus gaps and alignment
+    validate_ohlcv(df, timeframe="1M")                    # alignment only: 1st of each month
     report = validate_ohlcv(df, strict=True, timeframe="1h", raise_on_error=False)
     print(report)                                         # readable summary
     report.to_dict()                                      # JSON-safe
@@ -1025,9 +1026,13 @@ def validate_ohlcv(
         strict: also check the timestamps against the timeframe: missing candles and
             timestamps off the timeframe's boundaries.
         require_tz: the timestamps must be tz-aware.
-        timeframe: ccxt notation ("1m", "5m", "1h", "4h", "1d", "1w"). In strict mode,
-            when omitted, it is inferred from the most common spacing (and the report
-            says so).
+        timeframe: ccxt notation ("1m", "5m", "1h", "4h", "1d", "3d", "1w", "1M", "1y").
+            Always used: in any mode every timestamp must sit on its boundaries (UTC;
+            Mondays for weeks; the first candle's phase for 3d, 2w; the 1st of the
+            month for calendar months), and a note says when the most common spacing
+            disagrees with it; strict mode also counts the missing candles. In strict
+            mode, when omitted, it is inferred from the most common spacing (calendar
+            months included, and the report says so).
         allow_nan: allow NaN values (infinities are never allowed).
         raise_on_error: raise :class:`DataContractError` on any violation; when False,
             return the report instead.
