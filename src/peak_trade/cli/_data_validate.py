@@ -192,8 +192,9 @@ def data_validate(
     files: Annotated[
         list[Path],
         typer.Argument(
+            metavar="FILE...",
             help="OHLCV files: CSV (any delimiter), JSON (ccxt rows, records, columns), "
-            "Parquet or Feather, plain or compressed (gzip, bz2, xz, zstd, zip)."
+            "Parquet or Feather, plain or compressed (gzip, bz2, xz, zstd, zip).",
         ),
     ],
     *,
@@ -209,9 +210,10 @@ def data_validate(
     timeframe: Annotated[
         str | None,
         typer.Option(
+            metavar="TF",
             help="ccxt timeframe: 1m, 1h, 1d, 3d, 1w, 1M (calendar months), 1y. Timestamps "
             "must sit on its boundaries, strict or not; strict mode also counts gaps "
-            "against it. Inferred in strict mode if omitted."
+            "against it. Inferred in strict mode if omitted.",
         ),
     ] = None,
     allow_nan: Annotated[bool, typer.Option("--allow-nan", help="Accept NaN values.")] = False,
@@ -219,6 +221,7 @@ def data_validate(
         str | None,
         typer.Option(
             "--tz",
+            metavar="ZONE",
             help="Time zone of naive timestamps, e.g. UTC or Europe/Berlin; required for "
             "them. Epoch numbers and timestamps with an offset carry their own.",
         ),
@@ -226,13 +229,16 @@ def data_validate(
     unit: Annotated[
         str | None,
         typer.Option(
-            "--unit", help="Epoch unit: s, ms, us or ns. Default: told apart by magnitude."
+            "--unit",
+            metavar="UNIT",
+            help="Epoch unit: s, ms, us or ns. Default: told apart by magnitude.",
         ),
     ] = None,
     time_column: Annotated[
         str | None,
         typer.Option(
             "--time-column",
+            metavar="NAME",
             help="Column holding the time, any case. Default: the one named like a time "
             "(time, timestamp, date, open_time, ...).",
         ),
@@ -241,6 +247,7 @@ def data_validate(
         str | None,
         typer.Option(
             "--time-format",
+            metavar="FMT",
             help="strftime format of text timestamps, e.g. '%d.%m.%Y %H:%M' or "
             "'%Y-%m-%d %I-%p'. Default: ISO 8601, else guessed.",
         ),
@@ -249,22 +256,27 @@ def data_validate(
         list[str] | None,
         typer.Option(
             "--column",
+            metavar="FIELD=NAME",
             help="FIELD=NAME: read FIELD (open, high, low, close or volume) from the column "
             "NAME, e.g. volume=volume_btc. Repeatable.",
         ),
     ] = None,
     sep: Annotated[
         str | None,
-        typer.Option("--sep", help="CSV delimiter: , ; | or tab. Default: sniffed."),
+        typer.Option("--sep", metavar="SEP", help="CSV delimiter: , ; | or tab. Default: sniffed."),
     ] = None,
     decimal: Annotated[
         str | None,
-        typer.Option("--decimal", help="CSV decimal mark: . or , (default: sniffed)."),
+        typer.Option(
+            "--decimal", metavar="MARK", help="CSV decimal mark: . or , (default: sniffed)."
+        ),
     ] = None,
     fmt: Annotated[
         str | None,
         typer.Option(
-            "--format", help="csv, json, parquet or feather. Default: sniffed from the bytes."
+            "--format",
+            metavar="FORMAT",
+            help="csv, json, parquet or feather. Default: sniffed from the bytes.",
         ),
     ] = None,
     sort: Annotated[
