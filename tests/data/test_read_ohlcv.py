@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyarrow import feather
 
 from peak_trade.data import OhlcvCache, Rule, atomic_write, read_ohlcv, validate_ohlcv
@@ -519,3 +521,64 @@ def test_the_result_goes_straight_into_the_cache(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(
         cache.read("binance", "BTC/USDT", "1h"), df, check_freq=False, check_names=False
     )
+
+
+# --------------------------------------------------------------------------- property
+
+
+NAMES = {
+    "time": ["time", "timestamp", "Date", "open_time", "Open Time", "ts", "datetime", "<DATE>"],
+    "open": ["open", "Open", "OPEN", "o", "open_price"],
+    "high": ["high", "High", "h", "High Price"],
+    "low": ["low", "Low", "l", "LOW"],
+    "close": ["close", "Close", "c", "close_price"],
+    "volume": ["volume", "Volume", "vol", "Volume BTC", "v"],
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 30),
+    seed=st.integers(0, 2**32 - 1),
+    notation=st.sampled_from(["s", "ms", "us", "ns", "iso"]),
+    sep=st.sampled_from([",", ";", "\t", "|"]),
+    comma=st.booleans(),
+    position=st.integers(0, 5),
+    gzipped=st.booleans(),
+    data=st.data(),
+)
+def test_any_written_layout_reads_back_exactly(
+    *,
+    n: int,
+    seed: int,
+    notation: str,
+    sep: str,
+    comma: bool,
+    position: int,
+    gzipped: bool,
+    data: st.DataObject,
+) -> None:
+    """Candles written with any delimiter, decimal mark, epoch unit or ISO text, column
+    spelling and time position come back as the very same frame."""
+    rng = np.random.default_rng(seed)
+    names = {field: data.draw(st.sampled_from(choices)) for field, choices in NAMES.items()}
+    index = pd.date_range("2023-05-01", periods=n, freq="1h", tz="UTC", name="timestamp")
+    index = index.as_unit("ns")
+    values = np.round(rng.uniform(1, 1000, size=(n, 5)), 4)
+    expected = pd.DataFrame(values, columns=list(REQUIRED_COLUMNS), index=index)
+    decimal = "," if comma and sep != "," else "."
+    if notation == "iso":
+        times = [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in index]
+    else:
+        times = [str(t) for t in index.asi8 // (10**9 // {"s": 1, "ms": 10**3, "us": 10**6,
+                                                             "ns": 10**9}[notation])]  # fmt: skip
+    header = [names[f] for f in REQUIRED_COLUMNS]
+    header.insert(position, names["time"])
+    lines = [sep.join(header)]
+    for when, row in zip(times, values, strict=True):
+        cells = [repr(float(v)).replace(".", decimal) for v in row]
+        cells.insert(position, when)
+        lines.append(sep.join(cells))
+    raw = ("\n".join(lines) + "\n").encode()
+    df = read_ohlcv(gzip.compress(raw) if gzipped else raw)
+    pd.testing.assert_frame_equal(df, expected, check_freq=False)
