@@ -682,7 +682,7 @@ def test_max_connections_bounds_the_threads_connections(
     def third() -> None:
         try:
             store.incr("n")
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:  # handed to the test thread
             errors.append(exc)
 
     extra = threading.Thread(target=third)
