@@ -473,6 +473,9 @@ def test_missing_file_directory_and_garbage(tmp_path: Path) -> None:
         read_ohlcv(tmp_path / "nope.csv")
     assert "atomic_write" not in str(info.value)
     assert info.value.context["path"].endswith("nope.csv")
+    with pytest.raises(CacheFileNotFoundError, match="not a file name") as info:
+        read_ohlcv(ccxt_csv() * 100)  # CSV text given as a str: a file name to Python
+    assert "bytes or io.StringIO" in str(info.value.hint)
     with pytest.raises(CacheIOError, match="directory"):
         read_ohlcv(tmp_path)
     with pytest.raises(CacheIOError, match="not an OHLCV"):

@@ -78,6 +78,12 @@ def _read_path(path: Path, verify_checksum: bool | None) -> tuple[bytes, str]:
     from peak_trade.data._fs import io_error, sidecar_path
 
     label = str(path)
+    if "\n" in label:  # file contents passed as a str
+        raise CacheFileNotFoundError(
+            f"{label[:60]!r}... is not a file name (it has line breaks)",
+            hint="a str is read as a file name: pass file contents as bytes or io.StringIO",
+            context={"path": label[:200], "reason": "not_found"},
+        )
     try:
         mode = path.stat().st_mode
     except FileNotFoundError as exc:
