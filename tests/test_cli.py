@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -122,7 +123,9 @@ def test_run_opens_the_store_and_stops_cleanly_on_signal(tmp_path: Path, sig: in
     rest, err = proc.communicate(timeout=30)
     output = "".join(seen) + rest
     assert proc.returncode == 0, err
-    assert "store: sqlite:///var/state.db" in output
+    assert re.search(r"^running +store +sqlite:///var/state\.db$", output, re.M)
+    # it says what does not run yet instead of printing a port nobody listens on
+    assert re.search(r"^not yet +web +nothing listens on 127\.0\.0\.1:8787 yet", output, re.M)
     assert "peaktrade stopped cleanly." in output
     assert (tmp_path / "var" / "state.db").exists()  # the embedded default store was created
 

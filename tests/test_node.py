@@ -11,7 +11,7 @@ import redis
 import structlog
 
 from peak_trade.config import Settings, load_settings
-from peak_trade.node import Node
+from peak_trade.node import Component, ComponentState, Node
 from redis_fixture import RedisServer
 
 PASSWORD = "n0de-Sekr1t"
@@ -114,3 +114,23 @@ def test_wrong_password_fails_without_showing_it(redis_server: RedisServer) -> N
         node.start()
     assert PASSWORD not in str(info.value)
     assert isinstance(info.value.__cause__, redis.RedisError)
+
+
+def test_components_say_what_runs_and_what_does_not_yet() -> None:
+    node = Node(settings(PEAK_TRADE_STORE__URL="memory://", PEAK_TRADE_WEB__PORT="9000"))
+    assert node.components()[0] == Component("store", ComponentState.RUNNING, "<not open>")
+    node.start()
+    try:
+        states = {c.name: c for c in node.components()}
+    finally:
+        node.stop()
+    assert states["store"] == Component("store", ComponentState.RUNNING, "memory://")
+    assert states["logging"].state is ComponentState.RUNNING
+    assert states["web"].state is ComponentState.NOT_YET
+    assert "nothing listens on 127.0.0.1:9000 yet" in states["web"].detail
+    for planned in ("exchange", "health checks", "backups", "job safety"):
+        assert states[planned].state is ComponentState.NOT_YET
+        assert "step" in states[planned].detail
+    lines = node.describe()
+    assert lines[0].startswith("configuration: <built-in defaults>")
+    assert any(line.split()[:2] == ["running", "store"] for line in lines)
