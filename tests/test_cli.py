@@ -135,3 +135,41 @@ def test_run_with_an_unreachable_store_fails_with_a_hint(tmp_path: Path) -> None
     assert out.returncode == 1
     assert "error:" in out.stderr
     assert "Hint:" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["data", "validate", "--json", "--bogus", "x.csv"], "No such option: --bogus"),
+        (["data", "validate", "--json"], "Missing argument"),
+        (["data", "verify", "--json", "a", "b"], "unexpected extra argument"),
+        (["config", "show", "--json", "--config"], "requires an argument"),
+    ],
+)
+def test_json_is_printed_even_for_a_command_line_click_refuses(
+    tmp_path: Path, args: list[str], problem: str
+) -> None:
+    out = run(args, tmp_path)
+    assert out.returncode == 2
+    doc = json.loads(out.stdout)
+    assert doc["ok"] is False
+    assert problem.lower() in doc["error"]["message"].lower()
+    assert "--help" in doc["error"]["hint"]
+
+
+def test_without_json_click_refusals_stay_plain_usage_errors(tmp_path: Path) -> None:
+    out = run(["data", "validate", "--bogus", "x.csv"], tmp_path)
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert "No such option" in out.stderr
+
+
+def test_json_keeps_each_commands_exit_code(tmp_path: Path) -> None:
+    assert run(["config", "show", "--json"], tmp_path).returncode == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[web]\nport = -1\n")
+    refused = run(["config", "validate", str(bad)], tmp_path)
+    assert refused.returncode == 2
+    missing = run(["data", "verify", "--json", str(tmp_path / "nope")], tmp_path)
+    assert missing.returncode == 2
+    assert json.loads(missing.stdout)["ok"] is False
