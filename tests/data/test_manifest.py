@@ -21,6 +21,7 @@ from peak_trade.clock import ManualClock
 from peak_trade.data import _fs
 from peak_trade.data import manifest as manifest_module
 from peak_trade.data._lock import FileLock
+from peak_trade.data.atomic import atomic_write
 from peak_trade.data.manifest import (
     FORMAT_VERSION,
     CacheManifest,
@@ -674,3 +675,14 @@ def test_concurrent_processes_never_lose_entries(root: Path) -> None:
     assert manifest.verify(patterns=("**/*.csv",)).ok
     leftovers = [p.name for p in root.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_a_write_result_can_be_recorded_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/data.md's chain: atomic_write to a relative path, then record ``result.path``."""
+    monkeypatch.chdir(tmp_path)
+    result = atomic_write(b"candles", "var/cache/btc.bin")
+    assert result.path == tmp_path / "var" / "cache" / "btc.bin"
+    entry = CacheManifest("var/cache").record(result.path, run_id="r", sha256=result.sha256)
+    assert entry.path == "btc.bin"

@@ -120,7 +120,8 @@ class WriteResult:
     """What :func:`atomic_write` committed.
 
     Attributes:
-        path: the target file.
+        path: the target file, made absolute (it stays right if the working
+            directory changes, and ``CacheManifest.record(result.path)`` finds it).
         sha256: hex digest of the file (also in the sidecar), ``None`` without checksum.
         size: bytes in the file.
         rows: rows of a DataFrame, else ``None``.
@@ -168,7 +169,9 @@ def atomic_write(
     table = _to_arrow(obj, target) if fmt == "parquet" else None
     with open_atomic(target, checksum=checksum, fsync=fsync) as writer:
         _serialise(obj, fmt, writer, target, table=table, codec=codec)
-    return WriteResult(path=target, sha256=writer.hexdigest(), size=writer.size, rows=rows)
+    return WriteResult(
+        path=target.absolute(), sha256=writer.hexdigest(), size=writer.size, rows=rows
+    )
 
 
 def _write_format(obj: object, path: Path, format: FileFormat | None) -> FileFormat:
