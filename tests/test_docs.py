@@ -80,4 +80,5 @@ def test_page_runs_as_written(page: Path, tmp_path: Path, redis_url: str) -> Non
         timeout=120,
         check=False,
     )
-    assert out.returncode == 0, f"{page.name} failed:\n{out.stderr[-4000:]}\n--- script ---\n{script}"
+    failure = f"{page.name} failed:\n{out.stderr[-4000:]}\n--- script ---\n{script}"
+    assert out.returncode == 0, failure
