@@ -569,3 +569,10 @@ def test_the_seeds_sections_still_load() -> None:
         "health_checks.show_details",
         "web.show_details",
     ]
+
+
+def test_a_validator_message_is_shown_without_pydantics_label() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"PEAK_TRADE_STORE__URL": "ftp://h/0"}, use_default_file=False)
+    assert "Unsupported store URL scheme 'ftp'" in caught.value.message
+    assert "Value error" not in caught.value.message

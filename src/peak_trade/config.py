@@ -768,6 +768,8 @@ def _describe(err: Any, origins: Mapping[tuple[str, ...], str], where_file: str)
     value = err.get("input")
     shown_value = "" if isinstance(value, dict) else f" = {_shown(loc, value)}"
     msg = str(err["msg"])
+    if kind == "value_error":  # our validators' sentences, without pydantic's label
+        msg = msg.removeprefix("Value error, ")
     if isinstance(value, str) and value and value in msg:  # never echo a secret's input
         msg = msg.replace(value, _shown(loc, value))
     return f"{shown}{shown_value} (in {source}): {msg}" + (
