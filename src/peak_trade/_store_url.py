@@ -36,7 +36,7 @@ __all__ = [
 
 DEFAULT_NAMESPACE = "peaktrade"
 NAMESPACE_RULE = "1-64 characters from A-Z, a-z, 0-9, '_', '.', '-'"
-_NAMESPACE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")  # the rule of store/_validate.check_namespace
+_NAMESPACE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")  # also store/_validate.check_namespace's rule
 
 SUPPORTED_URLS = (
     "memory://",

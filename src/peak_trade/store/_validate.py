@@ -11,6 +11,7 @@ import math
 import re
 from typing import Any
 
+from peak_trade._store_url import NAMESPACE_RULE, check_store_namespace
 from peak_trade.errors import InvalidArgumentError
 
 __all__ = [
@@ -35,7 +36,6 @@ _INT64_MAX = 2**63 - 1
 # make keys unreadable in logs and unsafe in glob patterns; lone surrogates
 # cannot be encoded as UTF-8.
 _BAD_KEY_CHARS = re.compile(r"[{}\s\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_NAMESPACE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 _KEY_HINT = (
     f"Use a non-empty str of at most {MAX_KEY_LENGTH} characters without braces, "
@@ -77,14 +77,15 @@ def check_prefix(prefix: object) -> str:
 
 
 def check_namespace(namespace: object) -> str:
-    """Validate a namespace: 1-64 characters from ``A-Z a-z 0-9 _ . -``."""
-    if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
+    """Validate a namespace by the one rule config shares: ``NAMESPACE_RULE``."""
+    try:
+        return check_store_namespace(namespace)
+    except ValueError:
         raise _bad(
-            "A store namespace must be 1-64 characters from A-Z, a-z, 0-9, '_', '.', '-'.",
+            f"A store namespace must be {NAMESPACE_RULE}.",
             "Pick a short identifier such as 'peaktrade' or 'peaktrade-test'.",
             namespace=namespace,
-        )
-    return namespace
+        ) from None
 
 
 def check_value(value: object) -> bytes:
