@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -13,26 +12,11 @@ from pathlib import Path
 import pytest
 
 import peak_trade
-
-BIN = Path(sys.executable).parent / "peaktrade"
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PEAK_TRADE_")}
-    env.update(extra)
-    return env
+from peaktrade_cli import BIN, clean_env, run_peaktrade
 
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN), *args],
-        cwd=cwd,
-        env=clean_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_peaktrade(args, cwd, **env)
 
 
 def test_version_and_help(tmp_path: Path) -> None:

@@ -4,30 +4,20 @@ parser with `run`, and a warning for every configured key nothing uses yet."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent / "peaktrade"
+from peaktrade_cli import run_peaktrade
+
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Hunter2Sekr1t"
 
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PEAK_TRADE_")}
-    return subprocess.run(
-        [str(BIN), *args],
-        cwd=cwd,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_peaktrade(args, cwd, **env)
 
 
 def test_validate_accepts_an_upper_case_redis_url_and_never_prints_its_password(

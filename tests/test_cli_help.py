@@ -5,19 +5,16 @@ Walks the real command tree, so a command or option added later is checked too.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 
 from peak_trade.cli import app
+from peaktrade_cli import BIN, clean_env
 
-BIN = Path(sys.executable).parent / "peaktrade"
 _BOX = re.compile(r"[│╭╮╰╯─┃━┏┓┗┛]")
 
 
@@ -53,8 +50,7 @@ COMMANDS = _commands()
 def test_help_page_shows_every_help_text_and_no_python_types(
     path: tuple[str, ...], command: Any
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PEAK_TRADE_")}
-    env.update(COLUMNS="200", NO_COLOR="1", TERM="dumb")
+    env = clean_env(COLUMNS="200", NO_COLOR="1", TERM="dumb")
     out = subprocess.run(
         [str(BIN), *path, "--help"],
         capture_output=True,

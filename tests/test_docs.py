@@ -27,7 +27,6 @@ Command lines run too, in the same kind of folder:
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
@@ -35,6 +34,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from peaktrade_cli import BIN, clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
@@ -60,7 +61,6 @@ def script_of(page: Path) -> str:
 
 
 _FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.S | re.M)
-BIN = Path(sys.executable).parent / "peaktrade"
 
 
 def commands_of(page: Path) -> list[tuple[list[str], str | None]]:
@@ -87,9 +87,7 @@ def _checkout_like(folder: Path) -> None:
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PEAK_TRADE_")}
-    env.update(COLUMNS="200", NO_COLOR="1", TERM="dumb")
-    return env
+    return clean_env(COLUMNS="200", NO_COLOR="1", TERM="dumb")
 
 
 PAGES_WITH_COMMANDS = [p for p in PAGES if commands_of(p)]
@@ -138,11 +136,10 @@ def test_page_runs_as_written(page: Path, tmp_path: Path, redis_url: str) -> Non
     script = _REDIS_URL.sub(f"redis://{host_port}", script_of(page))
     _checkout_like(tmp_path)
     (tmp_path / "page.py").write_text(script, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PEAK_TRADE_")}
     out = subprocess.run(
         [sys.executable, "page.py"],
         cwd=tmp_path,
-        env=env,
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=120,

@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from peak_trade.data import OhlcvCache, atomic_write
 from peak_trade.data._fs import sha256_file, sidecar_path, sidecar_text, temp_path_for
+from peaktrade_cli import run_peaktrade
 
 from .test_cache import candles
 
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PEAK_TRADE_")}
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "peaktrade"), *args],
-        cwd=cwd,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_peaktrade(args, cwd, **env)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from peak_trade.data import atomic_write
+from peaktrade_cli import run_peaktrade
 
 SAMPLES = Path(__file__).parent / "samples"
 GOOG = SAMPLES / "backtesting_GOOG.head300.csv"
@@ -38,16 +39,7 @@ PYTHON_ADVICE = ("tz='", "strict=False", "atomic_write", "df.", "time_column=", 
 
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PEAK_TRADE_")}
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "peaktrade"), "data", "validate", *args],
-        cwd=cwd,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_peaktrade(["data", "validate", *args], cwd, **env)
 
 
 def as_json(out: subprocess.CompletedProcess[str]) -> Any:
