@@ -104,6 +104,12 @@ def _stale(conn: Any) -> bool:
         return True  # redis-py reports EOF as "Connection closed by server."
 
 
+def _reader_at_eof(conn: Any) -> bool:
+    """True if an asyncio connection's stream has seen the server close it."""
+    reader = getattr(conn, "_reader", None)
+    return reader is not None and bool(reader.at_eof())
+
+
 class _Encodings:
     """Wire encodings of reused commands, keyed by the command object (bounded)."""
 
@@ -335,7 +341,8 @@ class LoopConnections:
             # redis-py 8 renamed can_read_destructive (deprecated there) to can_read
             probe = getattr(conn, "can_read", None) or conn.can_read_destructive
             try:
-                stale = bool(await probe())
+                # a server-closed connection: redis-py < 5.1's probe reads b"" (False) at EOF
+                stale = _reader_at_eof(conn) or bool(await probe())
             except (redis.ConnectionError, redis.TimeoutError, OSError):  # pragma: no cover
                 stale = True  # (redis-py versions differ: EOF is True here, or this error)
             if stale:
