@@ -341,7 +341,7 @@ class LoopConnections:
             # redis-py 8 renamed can_read_destructive (deprecated there) to can_read
             probe = getattr(conn, "can_read", None) or conn.can_read_destructive
             try:
-                # a server-closed connection: redis-py < 5.1's probe reads b"" (False) at EOF
+                # a server-closed connection: redis-py 5.0.x's probe reads b"" (False) at EOF
                 stale = _reader_at_eof(conn) or bool(await probe())
             except (redis.ConnectionError, redis.TimeoutError, OSError):  # pragma: no cover
                 stale = True  # (redis-py versions differ: EOF is True here, or this error)
