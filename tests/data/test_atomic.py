@@ -87,6 +87,15 @@ def test_parquet_round_trip_is_exact_with_tz_index(tmp_path: Path, suffix: str, 
     assert result == WriteResult(path, sha256_file(path), path.stat().st_size, len(df))
 
 
+@pytest.mark.parametrize("freq", ["min", "15min", "D", "MS", "W-SUN"])
+def test_parquet_round_trip_keeps_fixed_and_calendar_frequencies(tmp_path: Path, freq: str) -> None:
+    df = ohlcv(300, tz="Europe/Berlin", freq=freq)
+    atomic_write(df, tmp_path / "x.parquet")
+    back = atomic_read(tmp_path / "x.parquet")
+    assert_frame_equal(back, df)
+    assert back.index.freq == df.index.freq
+
+
 def test_parquet_keeps_nanoseconds_nan_and_a_non_datetime_index(tmp_path: Path) -> None:
     idx = pd.DatetimeIndex(
         ["2024-01-01 00:00:00.000000001", "2024-01-01 00:00:00.000000002", "2024-01-02"],
@@ -681,13 +690,36 @@ def test_fs_module_imports_no_heavy_libraries() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_read_file_hashed_matches_hashlib_across_pieces(tmp_path: Path) -> None:
-    raw = os.urandom((8 << 20) * 2 + 12345)  # three 8 MiB read pieces
+def test_read_file_returns_the_bytes_and_hashes_like_hashlib(tmp_path: Path) -> None:
+    raw = os.urandom((8 << 20) * 2 + 12345)
     path = tmp_path / "big.bin"
     path.write_bytes(raw)
-    data, digest = _fs.read_file_hashed(path)
+    data = _fs.read_file(path)
     assert data == raw
-    assert digest == hashlib.sha256(raw).hexdigest() == sha256_file(path)
-    assert _fs.read_file_hashed(path, hashing=False)[1] is None
+    assert _fs.sha256_of(data) == hashlib.sha256(raw).hexdigest() == sha256_file(path)
     (tmp_path / "empty").write_bytes(b"")
-    assert _fs.read_file_hashed(tmp_path / "empty") == (bytearray(), hashlib.sha256().hexdigest())
+    empty = _fs.read_file(tmp_path / "empty")
+    assert bytes(empty) == b""
+    assert _fs.sha256_of(empty) == hashlib.sha256().hexdigest()
+
+
+@pytest.mark.parametrize("size", [1000, (1 << 20) + 1])  # hashed inline, and on a helper thread
+def test_a_flipped_byte_is_a_mismatch_not_a_parse_error(tmp_path: Path, size: int) -> None:
+    """Parsing and hashing run at once; a digest mismatch wins over what parsing found."""
+    path = tmp_path / "blob.bin"
+    atomic_write(os.urandom(size), path)
+    raw = bytearray(path.read_bytes())
+    raw[size // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CacheCorruptionError, match="Checksum mismatch"):
+        atomic_read(path)
+
+
+def test_a_damaged_parquet_file_with_a_matching_digest_is_a_parse_error(tmp_path: Path) -> None:
+    path = tmp_path / "x.parquet"
+    path.write_bytes(b"PAR1 not really parquet PAR1")
+    (tmp_path / "x.parquet.sha256").write_text(
+        f"{hashlib.sha256(path.read_bytes()).hexdigest()}  x.parquet\n"
+    )
+    with pytest.raises(CacheCorruptionError, match="not readable as parquet"):
+        atomic_read(path)

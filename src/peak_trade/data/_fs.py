@@ -87,7 +87,6 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from peak_trade import _durable
 from peak_trade.errors import CacheCorruptionError, CacheIOError, PeakTradeError
@@ -103,7 +102,8 @@ __all__ = [
     "is_temp_name",
     "make_dirs",
     "open_atomic",
-    "read_file_hashed",
+    "read_file",
+    "sha256_of",
     "read_sidecar",
     "read_sidecar_digests",
     "sidecar_accepts",
@@ -122,7 +122,6 @@ SIDECAR_SUFFIX = ".sha256"
 # update per MiB is far cheaper than one per piece.
 _BUFFER_SIZE = 1 << 20
 _QUEUE_CHUNKS = 8
-_READ_CHUNK = 8 << 20
 
 # ".<name>.<pid>.<16 hex>.tmp" -- specific enough that cleanup never touches a
 # user's own dot-files that merely end in ".tmp".
@@ -259,54 +258,38 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def read_file_hashed(path: Path, *, hashing: bool = True) -> tuple[bytearray, str | None]:
-    """Read a whole file into memory once, hashing it while it is read.
+def read_file(path: Path) -> memoryview:
+    """Read a whole file into memory once, into one buffer from pyarrow's allocator.
 
-    Returns the buffer (parse it in place: ``pa.py_buffer`` and ``io.BytesIO``
-    take it without copying) and its hex SHA-256 (``None`` without
-    ``hashing``). Large files are read in 8 MiB pieces while a helper thread
-    hashes the piece before (``readinto`` and ``hashlib`` both release the
-    GIL), so verification costs little more than the read.
+    The buffer is not zero-filled first and its pages are reused from one read
+    to the next (a fresh ``bytearray`` of a 200 MB file cost more than the read
+    itself). Parse it in place: ``pa.py_buffer``, ``pa.BufferReader`` and
+    ``io.BytesIO`` take the view; hash it with :func:`sha256_of`. The view
+    keeps the buffer alive.
 
     Raises the ``OSError`` unwrapped: a missing file means different things to
     different callers (a cache miss, a corrupt manifest).
     """
+    import pyarrow as pa
+
     with open(path, "rb", buffering=0) as fh:
         size = os.fstat(fh.fileno()).st_size
-        buf = bytearray(size)
-        digest = hashlib.sha256() if hashing else None
-        pos = _fill(fh, buf, digest)
-        extra = fh.read()  # empty unless the file grew while we read it
-    if pos < size:  # shrank meanwhile (not our writers: they never modify in place)
-        del buf[pos:]
-    if extra:
-        buf += extra
-        if digest is not None:
-            digest.update(extra)
-    return buf, None if digest is None else digest.hexdigest()
-
-
-def _fill(fh: io.FileIO, buf: bytearray, digest: Any) -> int:
-    """Read into ``buf``; hash each piece on a helper thread while reading the next."""
-    view = memoryview(buf)
-    pos, size = 0, len(buf)
-    hasher: threading.Thread | None = None
-    try:
+        view = memoryview(pa.allocate_buffer(size)).cast("B")
+        pos = 0
         while pos < size:
-            n = fh.readinto(view[pos : pos + _READ_CHUNK])
+            n = fh.readinto(view[pos:])
             if not n:
-                break
-            if digest is not None:
-                if hasher is not None:
-                    hasher.join()
-                hasher = threading.Thread(target=digest.update, args=(view[pos : pos + n],))
-                hasher.start()
+                break  # shrank meanwhile (not our writers: they never modify in place)
             pos += n
-    finally:
-        if hasher is not None:
-            hasher.join()
-        view.release()
-    return pos
+        extra = fh.read()  # empty unless the file grew while we read it
+    if extra:
+        return memoryview(bytes(view[:pos]) + extra)
+    return view[:pos] if pos < size else view
+
+
+def sha256_of(data: memoryview | bytes) -> str:
+    """Hex SHA-256 of a buffer (``hashlib`` releases the GIL while it hashes)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def sidecar_path(path: Path) -> Path:
