@@ -55,7 +55,11 @@ def _clean(n: int) -> Any:
             "close": c,
             "volume": rng.random(n) * 50.0,
         },
-        index=pd.date_range("2015-01-01", periods=n, freq="1min", tz="UTC", name="time"),
+        # nanoseconds on pandas 2 and 3 alike (pandas 3 defaults to microseconds): the
+        # pandera schema names the dtype, and _corrupt edits the index as ns integers
+        index=pd.date_range("2015-01-01", periods=n, freq="1min", tz="UTC", name="time").as_unit(
+            "ns"
+        ),
     )
 
 
