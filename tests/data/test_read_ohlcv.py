@@ -585,3 +585,15 @@ def test_any_written_layout_reads_back_exactly(
     raw = ("\n".join(lines) + "\n").encode()
     df = read_ohlcv(gzip.compress(raw) if gzipped else raw)
     pd.testing.assert_frame_equal(df, expected, check_freq=False)
+
+
+def test_random_bytes_without_a_nul_are_called_binary_not_a_csv_with_odd_columns(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(3)
+    raw = bytes(b for b in rng.integers(1, 256, 4000, dtype=np.uint8).tobytes() if b)
+    assert b"\x00" not in raw
+    path = tmp_path / "junk.csv"
+    path.write_bytes(raw)
+    with pytest.raises(CacheIOError, match="binary content"):
+        read_ohlcv(path)

@@ -201,13 +201,21 @@ def _decompress(data: bytes, name: str, label: str) -> tuple[bytes, str, str | N
 # --------------------------------------------------------------------------- format
 
 
+_CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r\f\v") + b"\x7f"
+
+
+def _control_share(head: bytes) -> float:
+    """The share of C0 control bytes: near 0 in text of any encoding, ~11 % in random bytes."""
+    return (len(head) - len(head.translate(None, _CONTROL))) / len(head) if head else 0.0
+
+
 def _sniff(data: bytes, label: str) -> str:
     if data.startswith(b"PAR1"):
         return "parquet"
     if data.startswith((b"ARROW1", b"FEA1")):
         return "feather"
     head = data[:8192]
-    if b"\x00" in head:
+    if b"\x00" in head or _control_share(head) > 0.05:
         raise CacheIOError(
             f"{label!r} is not an OHLCV file this reader knows (binary content)",
             hint=f"supported: {_SUPPORTED}",
