@@ -20,6 +20,7 @@ from peak_trade.resilience._events import (
     BreakerCallSucceeded,
     BreakerEvent,
     BreakerStateChanged,
+    GiveUpReason,
     RetryAttempted,
     RetryEvent,
     RetryExhausted,
@@ -34,7 +35,7 @@ from peak_trade.resilience.circuitbreaker import (
     TimeWindow,
     circuit_breaker,
 )
-from peak_trade.resilience.fallback import Fallback, FallbackUsed, fallback
+from peak_trade.resilience.fallback import Fallback, FallbackStrategy, FallbackUsed, fallback
 from peak_trade.resilience.pipeline import with_resilience
 from peak_trade.resilience.ratelimit import RateLimitDecision, RateLimiter
 from peak_trade.resilience.registry import (
@@ -68,7 +69,9 @@ __all__ = [
     "CircuitState",
     "CountWindow",
     "Fallback",
+    "FallbackStrategy",
     "FallbackUsed",
+    "GiveUpReason",
     "RateLimitDecision",
     "RateLimiter",
     "ResilienceRegistry",

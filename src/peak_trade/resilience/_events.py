@@ -9,6 +9,7 @@ event of that pattern. They are only built when a subscriber wants them
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from peak_trade.events import Event
@@ -22,6 +23,7 @@ __all__ = [
     "BreakerCallSucceeded",
     "BreakerEvent",
     "BreakerStateChanged",
+    "GiveUpReason",
     "RetryAttempted",
     "RetryEvent",
     "RetryExhausted",
@@ -67,6 +69,13 @@ class BreakerCallRejected(BreakerEvent):
     retry_after: float | None
 
 
+class GiveUpReason(StrEnum):
+    """Why a retry gave up (``RetryExhausted.reason``)."""
+
+    ATTEMPTS = "attempts"  # max_attempts reached
+    DEADLINE = "deadline"  # the next wait would pass the overall deadline
+
+
 @dataclass(frozen=True, slots=True)
 class RetryEvent(Event):
     """Base of every retry event; ``name`` is the retried function's name."""
@@ -85,11 +94,11 @@ class RetryAttempted(RetryEvent):
 
 @dataclass(frozen=True, slots=True)
 class RetryExhausted(RetryEvent):
-    """The retry gave up after ``attempts`` attempts (``reason``: "attempts" or "deadline")."""
+    """The retry gave up after ``attempts`` attempts, for ``reason``."""
 
     attempts: int
     exception_type: str
-    reason: str
+    reason: GiveUpReason
 
 
 @dataclass(frozen=True, slots=True)

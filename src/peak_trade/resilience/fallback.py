@@ -21,6 +21,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from peak_trade.clock import Clock, system_clock
@@ -28,10 +29,18 @@ from peak_trade.errors import InvalidArgumentError
 from peak_trade.events import Event, EventBus
 from peak_trade.resilience._wrap import CallKind, call_kind, exception_types, wrap
 
-__all__ = ["Fallback", "FallbackUsed", "fallback"]
+__all__ = ["Fallback", "FallbackStrategy", "FallbackUsed", "fallback"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MISSING = object()
+
+
+class FallbackStrategy(StrEnum):
+    """Where a fallback's answer comes from."""
+
+    VALUE = "value"  # a constant
+    FUNC = "func"  # func(exc, *args, **kwargs)
+    LAST_GOOD = "last_good"  # the last successful result for the same arguments
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +48,7 @@ class FallbackUsed(Event):
     """A call failed and the fallback answered instead."""
 
     name: str
-    strategy: str  # "value" | "func" | "last_good"
+    strategy: FallbackStrategy
     exception_type: str
 
 
@@ -62,9 +71,9 @@ class Fallback:
         chosen = [
             n
             for n, on in (
-                ("value", value is not _MISSING),
-                ("func", func is not None),
-                ("last_good", last_good),
+                (FallbackStrategy.VALUE, value is not _MISSING),
+                (FallbackStrategy.FUNC, func is not None),
+                (FallbackStrategy.LAST_GOOD, last_good),
             )
             if on
         ]
@@ -72,7 +81,7 @@ class Fallback:
             raise InvalidArgumentError(
                 "A fallback needs exactly one of value=, func= or last_good=True.",
                 hint="e.g. @fallback(value=None) or @fallback(last_good=True, max_age=60)",
-                context={"given": chosen},
+                context={"given": [str(c) for c in chosen]},
             )
         if func is not None and not callable(func):
             raise InvalidArgumentError(
@@ -104,7 +113,7 @@ class Fallback:
         return key
 
     def _remember(self, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
-        if self.strategy != "last_good":
+        if self.strategy is not FallbackStrategy.LAST_GOOD:
             return
         key = self._key(args, kwargs)
         if key is None:
@@ -117,9 +126,9 @@ class Fallback:
 
     def _recover(self, exc: BaseException, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The fallback answer for ``exc``; re-raises ``exc`` when there is none."""
-        if self.strategy == "value":
+        if self.strategy is FallbackStrategy.VALUE:
             result = self._value
-        elif self.strategy == "func":
+        elif self.strategy is FallbackStrategy.FUNC:
             assert self._func is not None
             result = self._func(exc, *args, **kwargs)
         else:

@@ -79,7 +79,12 @@ from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import CircuitOpenError, InvalidArgumentError
 from peak_trade.events import EventBus
 from peak_trade.logging import get_logger
-from peak_trade.resilience._events import RetryAttempted, RetryExhausted, RetrySucceeded
+from peak_trade.resilience._events import (
+    GiveUpReason,
+    RetryAttempted,
+    RetryExhausted,
+    RetrySucceeded,
+)
 from peak_trade.resilience._wrap import (
     CallKind,
     call_kind,
@@ -271,7 +276,7 @@ class _Attempts:
             return None
         attempt = self.attempt
         if attempt >= self.max_attempts:
-            self._give_up(exc, "max_attempts reached")
+            self._give_up(exc, GiveUpReason.ATTEMPTS, "max_attempts reached")
             return None
         if self.no_wait:
             delay = 0.0
@@ -283,7 +288,7 @@ class _Attempts:
             if policy.deadline is not None:
                 elapsed = policy.clock.monotonic() - self.started
                 if elapsed + delay > policy.deadline:
-                    self._give_up(exc, f"deadline of {policy.deadline:g}s")
+                    self._give_up(exc, GiveUpReason.DEADLINE, f"deadline of {policy.deadline:g}s")
                     return None
         self.attempt = attempt + 1
         _log.info(
@@ -298,21 +303,20 @@ class _Attempts:
             bus.publish(RetryAttempted(policy.name, attempt, delay, type(exc).__qualname__))
         return delay
 
-    def _give_up(self, exc: BaseException, reason: str) -> None:
+    def _give_up(self, exc: BaseException, reason: GiveUpReason, detail: str) -> None:
         attempts = self.attempt
         plural = "attempt" if attempts == 1 else "attempts"
-        exc.add_note(f"retry_with_backoff: gave up after {attempts} {plural} ({reason})")
+        exc.add_note(f"retry_with_backoff: gave up after {attempts} {plural} ({detail})")
         _log.warning(
             "retries exhausted",
             function=self.policy.name,
             attempts=attempts,
-            reason=reason,
+            reason=detail,
             error=type(exc).__qualname__,
         )
         bus = self.policy.bus
         if bus is not None and bus.wants(RetryExhausted):
-            kind = "attempts" if reason.startswith("max_attempts") else "deadline"
-            bus.publish(RetryExhausted(self.policy.name, attempts, type(exc).__qualname__, kind))
+            bus.publish(RetryExhausted(self.policy.name, attempts, type(exc).__qualname__, reason))
 
     def on_success(self) -> None:
         if self.attempt > 1:
