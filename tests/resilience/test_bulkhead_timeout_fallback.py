@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable
 
 import pytest
 
@@ -10,7 +11,13 @@ from peak_trade.errors import BulkheadFullError, InvalidArgumentError, Operation
 from peak_trade.events import EventBus, EventRecorder
 from peak_trade.resilience.bulkhead import Bulkhead, BulkheadRejected
 from peak_trade.resilience.fallback import FallbackUsed, fallback
-from peak_trade.resilience.timeout import TimedOut, current_deadline, remaining_time, timeout
+from peak_trade.resilience.timeout import (
+    TimedOut,
+    Timeout,
+    current_deadline,
+    remaining_time,
+    timeout,
+)
 
 # ----------------------------------------------------------------------------- bulkhead
 
@@ -130,25 +137,92 @@ def test_bulkhead_validates(bad: object) -> None:
 # ----------------------------------------------------------------------------- timeout
 
 
+def advance_once_waiting(clock: ManualClock, seconds: float, waiters: int = 1) -> threading.Thread:
+    """Move ``clock`` by ``seconds`` once ``waiters`` threads wait on it (from another thread)."""
+
+    def run() -> None:
+        if clock.wait_until_waiting(waiters):
+            clock.advance(seconds)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def settle() -> Awaitable[None]:
+    """Let the event loop run what is ready (a timer's callback, the cancelled task)."""
+
+    async def spin() -> None:
+        for _ in range(10):
+            await asyncio.sleep(0)
+
+    return spin()
+
+
 def test_sync_timeout_raises_and_fast_calls_pass() -> None:
+    clock = ManualClock(start=0)
     bus = EventBus()
     rec = EventRecorder(bus, TimedOut)
     release = threading.Event()
 
-    @timeout(0.05, name="fetch", bus=bus)
+    @timeout(30, name="fetch", bus=bus, clock=clock)
     def hang() -> None:
-        release.wait(10)
+        release.wait(60)
 
-    @timeout(5)
+    @timeout(5, clock=clock)
     def fast(x: int) -> int:
         return x * 2
 
     assert fast(21) == 42
+    mover = advance_once_waiting(clock, 30)  # the caller waits on the clock, not for 30 s
     with pytest.raises(OperationTimeoutError, match="fetch") as info:
         hang()
+    mover.join(30)
     release.set()
     assert isinstance(info.value, TimeoutError)
-    assert rec.events == [TimedOut("fetch", 0.05)]
+    assert rec.events == [TimedOut("fetch", 30)]
+
+
+def test_a_sync_call_waits_until_the_clock_reaches_its_deadline() -> None:
+    clock = ManualClock(start=0)
+    release = threading.Event()
+    outcome: list[object] = []
+
+    @timeout(10, clock=clock)
+    def slow() -> str:
+        release.wait(60)
+        return "late"
+
+    def call() -> None:
+        try:
+            outcome.append(slow())
+        except OperationTimeoutError as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    assert clock.wait_until_waiting(1)
+    clock.advance(9.9)  # just short of the deadline: still waiting for the answer
+    assert clock.waiting == 1
+    release.set()  # the answer arrives in time
+    caller.join(30)
+    assert outcome == ["late"]
+
+
+def test_a_timeout_on_your_own_executor_follows_the_clock_too() -> None:
+    import concurrent.futures
+
+    clock = ManualClock(start=0)
+    release = threading.Event()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        hang = Timeout(5, clock=clock, executor=pool)(lambda: release.wait(60))
+        quick = Timeout(5, clock=clock, executor=pool)
+        mover = advance_once_waiting(clock, 5)
+        with pytest.raises(OperationTimeoutError):
+            hang()
+        mover.join(30)
+        release.set()
+        assert quick(lambda: "ok")() == "ok"
 
 
 def test_sync_timeout_propagates_the_callee_error() -> None:
@@ -160,10 +234,11 @@ def test_sync_timeout_propagates_the_callee_error() -> None:
         broken()
 
 
-def test_async_timeout_cancels_and_keeps_callee_timeouts_apart() -> None:
+def test_async_timeout_cancels_when_the_clock_passes_the_deadline() -> None:
+    clock = ManualClock(start=0)
     cancelled = []
 
-    @timeout(0.05)
+    @timeout(30, clock=clock)
     async def hang() -> None:
         try:
             await asyncio.Event().wait()
@@ -171,13 +246,27 @@ def test_async_timeout_cancels_and_keeps_callee_timeouts_apart() -> None:
             cancelled.append(True)
             raise
 
+    async def main() -> None:
+        task = asyncio.create_task(hang())
+        await settle()
+        clock.advance(29.9)
+        await settle()
+        assert not task.done()  # not yet
+        clock.advance(0.1)
+        await settle()
+        assert task.done()  # cancelled at the deadline, with no real wait
+        with pytest.raises(OperationTimeoutError):
+            await task
+
+    asyncio.run(main())
+    assert cancelled == [True]
+
+
+def test_a_callee_timeout_error_is_not_ours() -> None:
     @timeout(5)
     async def own_timeout() -> None:
         raise TimeoutError("the callee's own")
 
-    with pytest.raises(OperationTimeoutError):
-        asyncio.run(hang())
-    assert cancelled == [True]
     with pytest.raises(TimeoutError, match="the callee's own") as info:
         asyncio.run(own_timeout())
     assert not isinstance(info.value, OperationTimeoutError)
@@ -350,12 +439,14 @@ def test_unknown_timeout_mode() -> None:
 
 
 def test_async_timeouts_share_one_watchdog_and_each_fires_on_its_own_deadline() -> None:
-    @timeout(30, name="long")
+    clock = ManualClock(start=0)
+
+    @timeout(30, name="long", clock=clock)
     async def finishes(gate: asyncio.Event) -> str:
         await gate.wait()
         return "done"
 
-    @timeout(0.02, name="short")
+    @timeout(2, name="short", clock=clock)
     async def hangs() -> None:
         await asyncio.Event().wait()
 
@@ -366,14 +457,47 @@ def test_async_timeouts_share_one_watchdog_and_each_fires_on_its_own_deadline() 
         later_call = asyncio.create_task(finishes(gate))  # later deadline: no re-arm
         await asyncio.sleep(0)
         # the short deadline is registered after the long ones: the timer must re-arm earlier
-        with pytest.raises(OperationTimeoutError, match="short"):
-            await hangs()
-        with pytest.raises(OperationTimeoutError, match="short"):
-            await hangs()  # and again, after the watchdog fired once
+        for _ in range(2):  # and again, after the watchdog fired once
+            short = asyncio.create_task(hangs())
+            await settle()
+            clock.advance(2)
+            await settle()
+            assert short.done()
+            with pytest.raises(OperationTimeoutError, match="short"):
+                await short
+        assert not long_call.done()  # 4 s of its 30 have passed
         gate.set()
         return await long_call, await later_call
 
     assert asyncio.run(main()) == ("done", "done")
+
+
+def test_async_timeouts_on_two_clocks_keep_their_own_deadlines() -> None:
+    fast, slow = ManualClock(start=0), ManualClock(start=0)
+
+    @timeout(5, name="fast", clock=fast)
+    async def on_fast() -> None:
+        await asyncio.Event().wait()
+
+    @timeout(5, name="slow", clock=slow)
+    async def on_slow() -> None:
+        await asyncio.Event().wait()
+
+    async def main() -> None:
+        a, b = asyncio.create_task(on_fast()), asyncio.create_task(on_slow())
+        await settle()
+        fast.advance(5)
+        await settle()
+        assert a.done()
+        assert not b.done()  # its clock has not moved
+        slow.advance(5)
+        await settle()
+        assert b.done()
+        for task in (a, b):
+            with pytest.raises(OperationTimeoutError):
+                await task
+
+    asyncio.run(main())
 
 
 def test_outside_cancellation_is_not_turned_into_a_timeout() -> None:

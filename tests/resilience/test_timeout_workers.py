@@ -1,8 +1,9 @@
 """``Timeout(mode="thread")``: each timeout's own daemon threads, no queue.
 
 The hung calls below block on an ``Event`` that the test sets at the end (or,
-in the child process, never); the timeouts are short real deadlines, as a
-thread cannot be driven by a ManualClock, and nothing asserts on elapsed time.
+in the child process, never). Their callers wait on a ManualClock: the test
+moves it past the deadline once every caller is waiting, so no test waits for
+a real timeout.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from peak_trade.clock import ManualClock
 from peak_trade.errors import BulkheadFullError, InvalidArgumentError, OperationTimeoutError
 from peak_trade.events import EventBus, EventRecorder
 from peak_trade.resilience import BulkheadRejected, CircuitBreaker, CircuitState, Timeout
@@ -29,8 +31,8 @@ def release() -> Iterator[threading.Event]:
     event.set()
 
 
-def hang_all(call: Callable[[], object], n: int) -> None:
-    """Make ``n`` calls at once, each timing out while its call hangs on."""
+def hang_all(call: Callable[[], object], n: int, clock: ManualClock, seconds: float) -> None:
+    """Make ``n`` calls at once; each times out (``clock`` moves ``seconds``) as its call hangs."""
     errors: list[BaseException] = []
 
     def one() -> None:
@@ -42,6 +44,8 @@ def hang_all(call: Callable[[], object], n: int) -> None:
     threads = [threading.Thread(target=one) for _ in range(n)]
     for t in threads:
         t.start()
+    assert clock.wait_until_waiting(n)  # every caller waits for its deadline...
+    clock.advance(seconds)  # ...which passes for all of them at once
     for t in threads:
         t.join(60)
     assert len(errors) == n
@@ -49,9 +53,10 @@ def hang_all(call: Callable[[], object], n: int) -> None:
 
 
 def test_hung_calls_of_one_dependency_never_starve_another(release: threading.Event) -> None:
-    hangs = Timeout(0.05, name="exchange-a")(lambda: release.wait(60))
-    answers = Timeout(30, name="exchange-b")(lambda: "b")
-    hang_all(hangs, DEFAULT_MAX_WORKERS)  # as many as the old shared pool had threads
+    clock = ManualClock()
+    hangs = Timeout(5, name="exchange-a", clock=clock)(lambda: release.wait(60))
+    answers = Timeout(30, name="exchange-b", clock=clock)(lambda: "b")
+    hang_all(hangs, DEFAULT_MAX_WORKERS, clock, 5)  # as many as the old shared pool had threads
     assert answers() == "b"
 
 
@@ -66,8 +71,9 @@ def test_a_pool_full_of_hung_calls_fails_fast_without_starting_the_call(
         started.append(i)
         release.wait(60)
 
-    guarded = Timeout(0.05, name="exchange-a", max_workers=3, bus=bus)(call)
-    hang_all(lambda: guarded(0), 3)
+    clock = ManualClock()
+    guarded = Timeout(5, name="exchange-a", max_workers=3, bus=bus, clock=clock)(call)
+    hang_all(lambda: guarded(0), 3, clock, 5)
     with pytest.raises(BulkheadFullError) as info:
         guarded(99)
     assert 99 not in started  # refused before it ran: safe to retry, no side effect
@@ -80,28 +86,28 @@ def test_a_pool_full_of_hung_calls_fails_fast_without_starting_the_call(
 
 def test_threads_come_back_when_the_hung_calls_return(release: threading.Event) -> None:
     gate = threading.Event()
-    timeout = Timeout(0.05, name="a", max_workers=2)
+    clock = ManualClock()
+    timeout = Timeout(5, name="a", max_workers=2, clock=clock)
     hangs = timeout(lambda: gate.wait(60))
     quick = timeout(lambda: "quick")
-    hang_all(hangs, 2)
+    hang_all(hangs, 2, clock, 5)
+    assert timeout._workers.abandoned == 2
     with pytest.raises(BulkheadFullError):
         quick()
     gate.set()
     # the abandoned calls return; their threads take new calls again
-    tick = threading.Event()  # never set: each wait is one short poll
-    for _ in range(1000):
-        if timeout._workers.abandoned == 0:
-            break
-        tick.wait(0.01)  # bounded readiness polling for the two threads, not a timeout
+    assert timeout._workers.wait_until_settled(timeout=60)
     assert timeout._workers.abandoned == 0
     assert quick() == "quick"
     assert timeout._workers.threads == 2
 
 
 def test_a_full_pool_is_a_rejection_the_breaker_does_not_count(release: threading.Event) -> None:
-    breaker = CircuitBreaker(3, 60.0, name="a", register=False)
-    guarded = breaker.call(Timeout(0.05, name="a", max_workers=2)(lambda: release.wait(60)))
-    hang_all(guarded, 2)  # two timeouts: two failures
+    clock = ManualClock()
+    breaker = CircuitBreaker(3, 60.0, name="a", register=False, clock=clock)
+    hung = Timeout(5, name="a", max_workers=2, clock=clock)(lambda: release.wait(60))
+    guarded = breaker.call(hung)
+    hang_all(guarded, 2, clock, 5)  # two timeouts: two failures
     with pytest.raises(BulkheadFullError):
         guarded()
     assert breaker.stats.failure_count == 2
@@ -133,15 +139,22 @@ def test_a_process_with_an_abandoned_hung_call_still_exits() -> None:
         import sys
         import threading
 
+        from peak_trade.clock import ManualClock
         from peak_trade.errors import OperationTimeoutError
         from peak_trade.resilience import Timeout
 
         never = threading.Event()  # nobody ever sets it: the call hangs for good
+        clock = ManualClock()
 
-        @Timeout(0.05, name="hangs")
+        @Timeout(5, name="hangs", clock=clock)
         def hangs():
             never.wait()
 
+        def deadline_passes():
+            if clock.wait_until_waiting(1):
+                clock.advance(5)
+
+        threading.Thread(target=deadline_passes, daemon=True).start()
         try:
             hangs()
         except OperationTimeoutError:

@@ -18,6 +18,9 @@ returns False at once when all ``size`` are busy -- usually with calls that
 were abandoned at their deadline and still hang. A call abandoned by its
 caller keeps its thread until it returns; it is counted in
 :attr:`Workers.abandoned`.
+
+The caller waits for a :class:`Job` on its condition (``job.cond``, with
+``job.done``) through the timeout's clock, so a ManualClock drives the wait.
 """
 
 from __future__ import annotations
@@ -34,17 +37,25 @@ IDLE_SECONDS = 30.0
 
 
 class Job:
-    """One call handed to a worker: its outcome, and whether its caller gave up on it."""
+    """One call handed to a worker: its outcome, and whether its caller gave up on it.
 
-    __slots__ = ("abandoned", "done", "error", "finished", "func", "result")
+    ``done`` turns true under ``cond`` when the call has returned or raised;
+    wait with ``clock.wait_for(job.cond, job.is_done, timeout)``.
+    """
+
+    __slots__ = ("abandoned", "cond", "done", "error", "finished", "func", "result")
 
     def __init__(self, func: Callable[[], Any]) -> None:
         self.func = func
-        self.done = threading.Event()
+        self.cond = threading.Condition(threading.Lock())
+        self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
         self.finished = False  # under the pool's lock, like ``abandoned``
         self.abandoned = False
+
+    def is_done(self) -> bool:
+        return self.done
 
 
 class _Worker:
@@ -57,12 +68,13 @@ class _Worker:
 class Workers:
     """At most ``size`` daemon threads running calls, no queue (see the module docstring)."""
 
-    __slots__ = ("_idle", "_lock", "_threads", "abandoned", "name", "size")
+    __slots__ = ("_idle", "_lock", "_settled", "_threads", "abandoned", "name", "size")
 
     def __init__(self, name: str, size: int) -> None:
         self.name = name
         self.size = size
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)  # an abandoned call returned
         self._idle: list[_Worker] = []
         self._threads = 0
         self.abandoned = 0
@@ -105,6 +117,15 @@ class Workers:
             self.abandoned += 1
             return True
 
+    def wait_until_settled(self, timeout: float | None = None) -> bool:
+        """Block until no abandoned call still runs (at most ``timeout`` real seconds).
+
+        For shutdown and tests: True once every call abandoned at its deadline
+        has returned and its thread is free again.
+        """
+        with self._settled:
+            return self._settled.wait_for(lambda: self.abandoned == 0, timeout)
+
     def _run(self, worker: _Worker) -> None:
         while True:
             try:
@@ -125,8 +146,11 @@ class Workers:
                 job.finished = True
                 if job.abandoned:
                     self.abandoned -= 1
+                    self._settled.notify_all()
                 self._idle.append(worker)
-            job.done.set()
+            with job.cond:
+                job.done = True
+                job.cond.notify()
 
 
 def _done() -> None:

@@ -1,6 +1,6 @@
 """Timeout: give up on a call that runs past its deadline.
 
-Async calls are cancelled at the deadline (``asyncio.timeout``). A sync call
+Async calls are cancelled at the deadline. A sync call
 cannot be interrupted safely in Python, so it runs in a worker thread and the
 caller stops waiting at the deadline; the abandoned call finishes in the
 background and its result is discarded. Either way the caller gets
@@ -28,6 +28,12 @@ never discards a result that arrived late: for a side effect such as an order,
 a late success is still a success. It costs a context-variable set and reset,
 which is why :func:`~peak_trade.resilience.with_resilience` uses it on the
 sync path. Deadlines nest: an inner timeout never extends an outer one.
+
+Every deadline is on the timeout's clock (``clock=``, the system clock by
+default): a sync caller waits for its worker with ``clock.wait_for`` and an
+async call's deadline is a ``clock.call_at`` timer, so a
+:class:`~peak_trade.clock.ManualClock` drives both and no test waits for a
+real timeout.
 """
 
 from __future__ import annotations
@@ -36,14 +42,14 @@ import asyncio
 import concurrent.futures
 import contextvars
 import functools
-import time as _time
+import threading
 import weakref
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from peak_trade.clock import Clock, SystemClock, system_clock
+from peak_trade.clock import Cancellable, Clock, system_clock
 from peak_trade.errors import BulkheadFullError, InvalidArgumentError, OperationTimeoutError
 from peak_trade.events import Event, EventBus
 from peak_trade.resilience._workers import Job, Workers
@@ -78,27 +84,28 @@ class TimedOut(Event):
 
 
 class _Watchdog:
-    """One timer per event loop for every pending async timeout.
+    """One timer per event loop and clock for every pending async timeout.
 
-    A pending call is ``pending[key] = (deadline on the loop's clock, task)``,
-    keyed by the ``id`` of the call's own context-variable token (unique
-    while the call runs). Registering is a dict insert; the loop timer is only rescheduled
-    when the new deadline is earlier than the one it waits for (rare: timeouts
-    of one operation grow monotonically). When the timer fires it cancels the
-    expired calls' tasks, moves their keys to ``fired`` (so the call can tell
-    its own cancellation from anyone else's) and re-arms for the earliest
-    remaining deadline.
+    A pending call is ``pending[key] = (deadline on the clock's monotonic
+    scale, task)``, keyed by the ``id`` of the call's own context-variable
+    token (unique while the call runs). Registering is a dict insert; the
+    clock's timer (``clock.call_at``) is only rescheduled when the new deadline
+    is earlier than the one it waits for (rare: timeouts of one operation grow
+    monotonically). When the timer fires it cancels the expired calls' tasks,
+    moves their keys to ``fired`` (so the call can tell its own cancellation
+    from anyone else's) and re-arms for the earliest remaining deadline.
     """
 
-    __slots__ = ("_handle", "_loop", "armed_at", "fired", "pending")
+    __slots__ = ("_clock", "_handle", "_loop", "armed_at", "fired", "pending")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, clock: Clock) -> None:
         # weakly: the watchdog is kept on the loop (or in a weak-key dict keyed
         # by it), and a strong reference back would keep every loop alive forever
         self._loop = weakref.ref(loop)
+        self._clock = clock
         self.pending: dict[int, tuple[float, asyncio.Task[Any]]] = {}
         self.fired: set[int] = set()
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: Cancellable | None = None
         self.armed_at = float("inf")
 
     def arm(self, at: float) -> None:
@@ -108,15 +115,12 @@ class _Watchdog:
         if loop is None:  # pragma: no cover - the loop is gone, and its tasks with it
             return
         self.armed_at = at
-        self._handle = loop.call_at(at, self._fire)
+        self._handle = self._clock.call_at(at, self._fire, loop)
 
     def _fire(self) -> None:
         self._handle = None
         self.armed_at = float("inf")
-        loop = self._loop()
-        if loop is None:  # pragma: no cover
-            return
-        now = loop.time()
+        now = self._clock.monotonic()
         earliest = float("inf")
         for key, (deadline, task) in list(self.pending.items()):
             if deadline <= now:
@@ -129,27 +133,30 @@ class _Watchdog:
             self.arm(earliest)
 
 
-_watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = (
+_watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _Watchdog]] = (
     weakref.WeakKeyDictionary()
 )
-_ATTR = "_peak_trade_timeout_watchdog"
 
 
-def _watchdog(loop: asyncio.AbstractEventLoop) -> _Watchdog:
-    """The watchdog of a loop that has none in its attribute (yet).
+def _watchdog(loop: asyncio.AbstractEventLoop, clock: Clock, attr: str) -> _Watchdog:
+    """The watchdog of ``clock`` on a loop that has none in its attribute ``attr`` (yet).
 
-    It is kept on the loop itself: an attribute makes loop -> watchdog -> timer
-    handle -> loop a plain cycle that the garbage collector frees with a closed
-    loop (a dict keyed by the loop would keep the armed timer, and so the loop,
-    alive forever). Loops that take no attributes (uvloop) use a weak-key dict.
+    It is kept on the loop itself, under an attribute named after the clock
+    (a loop may serve timeouts on several clocks): an attribute makes loop ->
+    watchdog -> timer handle -> loop a plain cycle that the garbage collector
+    frees with a closed loop (a dict keyed by the loop would keep the armed
+    timer, and so the loop, alive forever). The watchdog holds its clock, so
+    the ``id`` in the name is never reused while the attribute exists. Loops
+    that take no attributes (uvloop) use a weak-key dict.
     """
-    dog = _watchdogs.get(loop)
-    if dog is None:  # pragma: no branch - only loops without attributes have one there
-        dog = _Watchdog(loop)
-        try:
-            setattr(loop, _ATTR, dog)
-        except AttributeError:  # pragma: no cover - loops with __slots__
-            _watchdogs[loop] = dog
+    dogs = _watchdogs.get(loop)
+    if dogs is not None and id(clock) in dogs:  # pragma: no cover - loops with __slots__
+        return dogs[id(clock)]
+    dog = _Watchdog(loop, clock)
+    try:
+        setattr(loop, attr, dog)
+    except AttributeError:  # pragma: no cover - loops with __slots__
+        _watchdogs.setdefault(loop, {})[id(clock)] = dog
     return dog
 
 
@@ -195,8 +202,8 @@ class Timeout:
         self.name = name
         self.mode = mode
         self._clock = clock
-        # the system clock's method only forwards to time.monotonic: skip the hop
-        self._mono = _time.monotonic if isinstance(clock, SystemClock) else clock.monotonic
+        self._mono = clock.monotonic
+        self._dog_attr = f"_peak_trade_timeout_watchdog_{id(clock)}"  # see _watchdog
         self._executor = executor
         self._bus = bus
         self.max_workers = max_workers
@@ -231,19 +238,18 @@ class Timeout:
 
     def _run_in_thread(self, func: Callable[[], Any], deadline: float) -> Any:
         """Run ``func`` on one of this timeout's workers; wait for it until ``deadline``."""
-        if self._executor is not None:
-            future = self._executor.submit(func)
-            try:
-                return future.result(timeout=deadline - self._mono())
-            except concurrent.futures.TimeoutError:
-                future.cancel()
-                raise self._error() from None
+        executor = self._executor
+        if executor is not None:
+            return self._run_on_executor(executor, func, deadline)
         workers = self._workers
         job = Job(func)
         if not workers.submit(job):
             raise self._full()
         try:
-            finished = job.done.wait(max(0.0, deadline - self._mono()))
+            with job.cond:
+                finished = self._clock.wait_for(
+                    job.cond, job.is_done, max(0.0, deadline - self._mono())
+                )
         except BaseException:  # interrupted while waiting: the call runs on, abandoned
             workers.abandon(job)
             raise
@@ -254,6 +260,24 @@ class Timeout:
             job.error = None  # no cycle through the traceback
             raise error
         return job.result
+
+    def _run_on_executor(
+        self, executor: concurrent.futures.Executor, func: Callable[[], Any], deadline: float
+    ) -> Any:
+        future = executor.submit(func)
+        cond = threading.Condition(threading.Lock())
+
+        def wake(_: object) -> None:
+            with cond:
+                cond.notify()
+
+        future.add_done_callback(wake)
+        with cond:
+            finished = self._clock.wait_for(cond, future.done, max(0.0, deadline - self._mono()))
+        if not finished:
+            future.cancel()
+            raise self._error() from None
+        return future.result()
 
     def _enter_deadline(self) -> tuple[float, Token[float | None], float]:
         """Set this call's deadline (never later than an enclosing one); also return now."""
@@ -284,16 +308,15 @@ class Timeout:
     ) -> Any:
         task = asyncio.current_task()
         assert task is not None  # a coroutine awaited by asyncio always runs in a task
-        mine, token, now = self._enter_deadline()
+        mine, token, _ = self._enter_deadline()
         loop = task.get_loop()
-        at = loop.time() + (mine - now)
-        dog: _Watchdog | None = getattr(loop, _ATTR, None)
+        dog: _Watchdog | None = getattr(loop, self._dog_attr, None)
         if dog is None:
-            dog = _watchdog(loop)
+            dog = _watchdog(loop, self._clock, self._dog_attr)
         key = id(token)
-        dog.pending[key] = (at, task)
-        if at < dog.armed_at:
-            dog.arm(at)
+        dog.pending[key] = (mine, task)
+        if mine < dog.armed_at:
+            dog.arm(mine)
         try:
             return await func(*args, **kwargs)
         except asyncio.CancelledError:
