@@ -44,7 +44,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from peak_trade.errors import InvalidArgumentError
-from peak_trade.resilience._wrap import refuse_generators, wrap
+from peak_trade.resilience._wrap import is_async, refuse_generators, wrap
 from peak_trade.resilience.fallback import Fallback
 from peak_trade.resilience.ratelimit import RateLimiter
 from peak_trade.resilience.registry import ResilienceRegistry, default_registry
@@ -59,17 +59,37 @@ _NO_DEFAULT: Any = object()
 
 
 def _limited(limiter: RateLimiter) -> Callable[[F], F]:
+    """One permit per call: ``acquire_or_raise`` for sync functions, awaited
+    ``aacquire_or_raise`` for async ones (a shared bucket's store is then never
+    called on the event loop). A limiter on an ``AsyncStore`` cannot serve a sync
+    function: refused here, at decoration, rather than at its first call."""
+
     def sync_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         limiter.acquire_or_raise()
         return func(*args, **kwargs)
 
+    in_process = limiter.store is None  # buckets in memory: no I/O, nothing to await
+
     async def async_call(
         func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        limiter.acquire_or_raise()
+        if in_process:
+            limiter.acquire_or_raise()
+        else:
+            await limiter.aacquire_or_raise()
         return await func(*args, **kwargs)
 
     def decorate(func: F) -> F:
+        if limiter.async_only and not is_async(func):
+            raise InvalidArgumentError(
+                f"with_resilience cannot rate-limit the sync function "
+                f"{getattr(func, '__qualname__', func)!r}: limiter {limiter.name!r} shares its "
+                "buckets through an AsyncStore, which only async code can drive.",
+                hint="Make the function async def, or give this registry a sync Store "
+                "(store_from_url(url)); limiters of the same name on the same backend share "
+                "one bucket either way.",
+                context={"limiter": limiter.name, "store": repr(limiter.store)},
+            )
         return wrap(func, sync_call, async_call, pattern="with_resilience")
 
     return decorate

@@ -9,28 +9,62 @@ Seed 002's API::
     else:
         wait = limiter.get_wait_time("fetch_ohlcv")
 
-plus a blocking form (``acquire(blocking=True, timeout=5)``), an async form
-(``await limiter.aacquire(...)``), ``acquire_or_raise`` raising
+plus a blocking form (``acquire(blocking=True, timeout=5)``), async forms
+(``await limiter.aacquire(...)``, ``aacquire_or_raise``, ``atokens_available``,
+``aget_wait_time``, ``aget_stats``), ``acquire_or_raise`` raising
 :class:`~peak_trade.errors.RateLimitExceeded` with ``retry_after``, request
 costs (``cost=`` for weighted APIs) and ``burst`` (bucket size, default
 ``max_requests``).
 
 A bucket refills at ``max_requests / window_seconds`` tokens per second up to
 ``burst`` tokens. Locally each bucket is a few floats behind a lock. With
-``store=``, every decision is one atomic ``Store.take_tokens`` (GCRA; on Redis
-one Lua script, one round trip, server time), so every process and host that
-names the same limiter shares one bucket.
+``store=``, every decision is one atomic ``take_tokens`` of the store (GCRA;
+on Redis one Lua script, one round trip, server time), so every process and
+host that names the same limiter shares one bucket.
 
-The blocking loop is written once, as a generator that yields how long to
-wait; the sync shell sleeps on the clock, the async shell awaits it.
+One core, two drivers
+---------------------
+
+Every decision and every read of a bucket is written once, as a generator
+that does no I/O: it yields what it needs done and is sent the answer. A step
+is either a wait (a ``float``, seconds) or a store operation (an
+:class:`operator.methodcaller` naming a store primitive and its arguments,
+e.g. ``methodcaller("take_tokens", key, rate, burst, cost)``). The **sync
+driver** applies an operation to the sync store and sleeps on the clock; the
+**async driver** awaits the operation on the async store and awaits
+``clock.asleep``. A local bucket decides inside the core and yields no
+operation at all.
+
+``store=`` takes a :class:`~peak_trade.store.Store` or an
+:class:`~peak_trade.store.aio.AsyncStore`:
+
+* a sync ``Store`` serves both paths. On the async path its primitives run
+  through :class:`~peak_trade.store.aio.AsyncStoreAdapter`, that is in a worker
+  thread (``asyncio.to_thread``) for every backend whose calls block (SQLite,
+  Redis), so the event loop never waits on a file lock or a round trip;
+  ``MemoryStore`` runs inline (its calls never block).
+* an ``AsyncStore`` (``AsyncRedisStore``, ...) is awaited on the async path,
+  one round trip per decision and no thread. The sync methods cannot drive it
+  (that needs an event loop the caller may already be running): they raise
+  :class:`~peak_trade.errors.InvalidArgumentError` at once, naming the async
+  method to call instead, and ``with_resilience`` refuses to decorate a sync
+  function with such a limiter. :meth:`RateLimiter.get_stats` still answers
+  from sync code (counts and limits are local) with ``tokens_available`` set to
+  ``None``; ``await aget_stats()`` reads the tokens too.
+
+Either way a store failure (down, or slower than its time budget) raises
+:class:`~peak_trade.errors.StoreUnavailableError` from the decision: the
+limiter never grants a permit it could not record.
 """
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from operator import methodcaller
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import InvalidArgumentError, RateLimitExceeded
@@ -39,10 +73,19 @@ from peak_trade.resilience._catalog import Catalog
 
 if TYPE_CHECKING:
     from peak_trade.store import Store
+    from peak_trade.store.aio import AsyncStore
 
 __all__ = ["NAMED", "RateLimitDecision", "RateLimiter"]
 
 DEFAULT_ENDPOINT = "default"
+
+T = TypeVar("T")
+
+Step: TypeAlias = "float | methodcaller"
+"""What the core yields: seconds to wait, or a store operation to run (and send back)."""
+
+Steps: TypeAlias = Generator[Step, Any, T]
+"""A core routine: yields steps, is sent each store operation's result, returns a ``T``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,15 +108,6 @@ class _Spec:
     @property
     def rate(self) -> float:
         return self.max_requests / self.window_seconds
-
-
-class _Bucket(Protocol):
-    spec: _Spec
-    allowed: int
-    rejected: int
-
-    def take(self, cost: int) -> tuple[bool, float]: ...
-    def available(self) -> float: ...
 
 
 class _LocalBucket:
@@ -121,29 +155,50 @@ class _LocalBucket:
 
 
 class _StoreBucket:
-    """A bucket kept in a :class:`Store`: shared by every process using the same key."""
+    """A bucket kept in a store, shared by every process using the same key.
 
-    __slots__ = ("_key", "_lock", "_store", "allowed", "rejected", "spec")
+    It does no I/O: it builds the store operations (``take_one`` is built once,
+    for the common cost of 1) and counts this process's decisions.
+    """
 
-    def __init__(self, spec: _Spec, store: Store, key: str) -> None:
+    __slots__ = ("_key", "_lock", "allowed", "read", "rejected", "spec", "take_one")
+
+    def __init__(self, spec: _Spec, key: str) -> None:
         self.spec = spec
-        self._store = store
         self._key = key
         self._lock = threading.Lock()
         self.allowed = 0
         self.rejected = 0
+        self.take_one = self.take(1)
+        self.read = methodcaller("tokens_available", key, spec.rate, spec.burst)
 
-    def take(self, cost: int) -> tuple[bool, float]:
-        allowed, wait = self._store.take_tokens(self._key, self.spec.rate, self.spec.burst, cost)
+    def take(self, cost: int) -> methodcaller:
+        return methodcaller("take_tokens", self._key, self.spec.rate, self.spec.burst, cost)
+
+    def counted(self, reply: tuple[bool, float]) -> tuple[bool, float]:
+        """Count the store's answer to a ``take`` as this process's decision; return it."""
         with self._lock:
-            if allowed:
+            if reply[0]:
                 self.allowed += 1
             else:
                 self.rejected += 1
-        return allowed, wait
+        return reply
 
-    def available(self) -> float:
-        return self._store.tokens_available(self._key, self.spec.rate, self.spec.burst)
+
+_Bucket: TypeAlias = "_LocalBucket | _StoreBucket"
+
+
+def _is_async_store(store: object) -> bool:
+    """True for an ``AsyncStore``, False for a ``Store``; anything else is refused."""
+    take = getattr(store, "take_tokens", None)
+    if callable(take) and callable(getattr(store, "tokens_available", None)):
+        return inspect.iscoroutinefunction(take)
+    raise InvalidArgumentError(
+        f"A rate limiter's store must be a Store or an AsyncStore; got {store!r}.",
+        hint="Pass store=store_from_url(url) (or await async_store_from_url(url) for "
+        "async code), or leave store out for in-process buckets.",
+        context={"store": repr(store)},
+    )
 
 
 class RateLimiter:
@@ -154,8 +209,10 @@ class RateLimiter:
         window_seconds: the window; the refill rate is ``max_requests / window_seconds``.
         burst: bucket size (default ``max_requests``): how many calls may go at once.
         name: identifies the limiter in events, stats and store keys.
-        store: share the buckets through this store (all processes using the
-            same ``name`` and store share them); default: in-process buckets.
+        store: share the buckets through this ``Store`` or ``AsyncStore`` (all
+            processes using the same ``name`` and store share them; see the
+            module docstring for which methods each kind serves); default:
+            in-process buckets.
         clock: time source; ``ManualClock`` in tests.
         bus: publish a :class:`RateLimitDecision` per decision.
         register: a limiter given a ``name`` is listed (weakly) by
@@ -169,7 +226,7 @@ class RateLimiter:
         *,
         burst: int | None = None,
         name: str | None = None,
-        store: Store | None = None,
+        store: Store | AsyncStore | None = None,
         clock: Clock = system_clock,
         bus: EventBus | None = None,
         register: bool = True,
@@ -179,12 +236,32 @@ class RateLimiter:
         self._bus = bus
         self._decisions = UNWATCHED if bus is None else bus.interest(RateLimitDecision)
         self._store = store
+        self._sync_store: Store | None = None
+        self._async_store: AsyncStore | None = None
+        if store is not None:
+            if _is_async_store(store):
+                self._async_store = cast("AsyncStore", store)
+            else:
+                from peak_trade.store.aio import AsyncStoreAdapter  # lazy: only a shared limiter
+
+                sync = self._sync_store = cast("Store", store)
+                self._async_store = AsyncStoreAdapter(sync)  # blocking backends: a worker thread
         self._lock = threading.Lock()
         self._buckets: dict[str, _Bucket] = {}
         self.add_endpoint(DEFAULT_ENDPOINT, max_requests, window_seconds, burst=burst)
         self._default = self._buckets[DEFAULT_ENDPOINT]
         if register and name is not None:
             NAMED.add(name, self)
+
+    @property
+    def store(self) -> Store | AsyncStore | None:
+        """The store the buckets are shared through (``None``: in-process buckets)."""
+        return self._store
+
+    @property
+    def async_only(self) -> bool:
+        """True when the buckets live in an ``AsyncStore``: only the ``a*`` methods decide."""
+        return self._store is not None and self._sync_store is None
 
     # ------------------------------------------------------------------ configuration
 
@@ -202,7 +279,7 @@ class RateLimiter:
         if self._store is None:
             bucket = _LocalBucket(spec, self._clock)
         else:
-            bucket = _StoreBucket(spec, self._store, f"ratelimit:{self.name}:{endpoint}")
+            bucket = _StoreBucket(spec, f"ratelimit:{self.name}:{endpoint}")
         with self._lock:
             self._buckets = {**self._buckets, endpoint: bucket}  # copy-on-write: reads take no lock
             if endpoint == DEFAULT_ENDPOINT:
@@ -216,7 +293,7 @@ class RateLimiter:
                 return endpoint, bucket
         return DEFAULT_ENDPOINT, self._default
 
-    # ------------------------------------------------------------------ decisions
+    # ------------------------------------------------------------------ the core (no I/O)
 
     def _check_cost(self, endpoint: str, bucket: _Bucket, cost: int) -> None:
         burst = bucket.spec.burst
@@ -227,30 +304,136 @@ class RateLimiter:
                 context={"limiter": self.name, "endpoint": endpoint, "cost": cost, "burst": burst},
             )
 
-    def _decide(self, endpoint: str, bucket: _Bucket, cost: int) -> tuple[bool, float]:
-        allowed, wait = bucket.take(cost)
+    def _decide(self, endpoint: str, bucket: _Bucket, cost: int) -> Steps[tuple[bool, float]]:
+        """One decision: a local bucket decides here, a shared one yields its store operation."""
+        if isinstance(bucket, _StoreBucket):
+            allowed, wait = bucket.counted(
+                (yield bucket.take_one if cost == 1 else bucket.take(cost))
+            )
+        else:
+            allowed, wait = bucket.take(cost)
         bus = self._bus
         if bus is not None and self._decisions.active:
             bus.publish(RateLimitDecision(self.name, endpoint, allowed, wait, cost))
         return allowed, wait
 
-    def _steps(
+    def _acquire_steps(
         self, endpoint: str | None, cost: int, blocking: bool, timeout: float | None
-    ) -> Generator[float, None, tuple[bool, float]]:
-        """The acquire loop, sans I/O: yields seconds to wait, returns (allowed, wait)."""
+    ) -> Steps[tuple[bool, float]]:
+        """The acquire loop: decides, and while blocking, waits and decides again."""
         ep, bucket = self._bucket(endpoint)
         self._check_cost(ep, bucket, cost)
-        allowed, wait = self._decide(ep, bucket, cost)
+        allowed, wait = yield from self._decide(ep, bucket, cost)
         if allowed or not blocking:
             return allowed, wait
         deadline = None if timeout is None else self._clock.monotonic() + timeout
         while True:
             if deadline is not None and self._clock.monotonic() + wait > deadline:
                 return False, wait  # waiting could not succeed in time: do not sleep for nothing
-            yield wait
-            allowed, wait = self._decide(ep, bucket, cost)
+            yield float(wait)
+            allowed, wait = yield from self._decide(ep, bucket, cost)
             if allowed:
                 return True, 0.0
+
+    def _or_raise_steps(
+        self, endpoint: str | None, cost: int, timeout: float | None
+    ) -> Steps[None]:
+        """Take tokens (waiting up to ``timeout``, default: not at all) or raise."""
+        allowed, wait = yield from self._acquire_steps(endpoint, cost, timeout is not None, timeout)
+        if not allowed:
+            raise self._exceeded(endpoint, cost, wait)
+
+    def _exceeded(self, endpoint: str | None, cost: int, wait: float) -> RateLimitExceeded:
+        ep, _ = self._bucket(endpoint)
+        return RateLimitExceeded(
+            f"Rate limit of {self.name!r}/{ep} exceeded; next permit in {wait:.3f}s.",
+            retry_after=wait,
+            hint="Slow down, or raise max_requests for this endpoint in [resilience].",
+            context={"limiter": self.name, "endpoint": ep, "cost": cost},
+        )
+
+    @staticmethod
+    def _available(bucket: _Bucket) -> Steps[float]:
+        if isinstance(bucket, _StoreBucket):
+            tokens: float = yield bucket.read
+            return tokens
+        return bucket.available()
+
+    def _wait_time_steps(self, endpoint: str | None, cost: int) -> Steps[float]:
+        _, bucket = self._bucket(endpoint)
+        tokens = yield from self._available(bucket)
+        return max(0.0, (cost - tokens) / bucket.spec.rate)
+
+    def _stats_steps(self, endpoint: str | None, read_tokens: bool) -> Steps[dict[str, Any]]:
+        if endpoint is not None:
+            ep, bucket = self._bucket(endpoint)
+            tokens = (yield from self._available(bucket)) if read_tokens else None
+            return _bucket_stats(ep, bucket, tokens)
+        per = {}
+        for ep, bucket in self._buckets.items():
+            tokens = (yield from self._available(bucket)) if read_tokens else None
+            per[ep] = _bucket_stats(ep, bucket, tokens)
+        allowed = sum(s["allowed"] for s in per.values())
+        rejected = sum(s["rejected"] for s in per.values())
+        default = per[DEFAULT_ENDPOINT]
+        return {
+            "name": self.name,
+            "total_requests": allowed + rejected,
+            "allowed": allowed,
+            "rejected": rejected,
+            "rejection_rate": rejected / (allowed + rejected) if allowed + rejected else 0.0,
+            "max_requests": default["max_requests"],
+            "window_seconds": default["window_seconds"],
+            "tokens_available": default["tokens_available"],
+            "endpoints": per,
+        }
+
+    # ------------------------------------------------------------------ the two drivers
+
+    def _run(self, steps: Steps[T]) -> T:
+        """The sync driver: runs store operations on the sync store, sleeps on the clock."""
+        reply: Any = None
+        while True:
+            try:
+                step = steps.send(reply)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            if isinstance(step, methodcaller):
+                store = self._sync_store
+                if store is None:
+                    steps.close()
+                    raise self._needs_async()
+                reply = step(store)
+            else:
+                self._clock.sleep(step)
+                reply = None
+
+    async def _arun(self, steps: Steps[T]) -> T:
+        """The async driver: awaits store operations on the async store and ``clock.asleep``."""
+        reply: Any = None
+        while True:
+            try:
+                step = steps.send(reply)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            if isinstance(step, methodcaller):
+                reply = await step(self._async_store)
+            else:
+                await self._clock.asleep(step)
+                reply = None
+
+    def _needs_async(self) -> InvalidArgumentError:
+        return InvalidArgumentError(
+            f"Rate limiter {self.name!r} shares its buckets through an AsyncStore "
+            f"({self._store!r}), which only async code can drive; it was called from sync code.",
+            hint="In async code use await limiter.aacquire() / aacquire_or_raise() / "
+            "atokens_available(). Sync callers need a limiter on a sync Store "
+            "(store_from_url(url)); a limiter of the same name on the same backend and "
+            "namespace shares the same buckets.",
+            context={"limiter": self.name, "store": repr(self._store)},
+        )
+
+    # ------------------------------------------------------------------ decisions
 
     def acquire(
         self,
@@ -268,17 +451,11 @@ class RateLimiter:
         if cost == 1 and not blocking and not self._decisions.active:
             # the hot path: one dict lookup, one locked bucket update
             bucket = self._buckets.get(endpoint, self._default) if endpoint else self._default
-            return bucket.take(1)[0]
-        return self._run_sync(self._steps(endpoint, cost, blocking, timeout))[0]
-
-    def _run_sync(self, steps: Generator[float, None, tuple[bool, float]]) -> tuple[bool, float]:
-        """Drive the acquire loop, sleeping on the clock between decisions."""
-        try:
-            while True:
-                self._clock.sleep(next(steps))
-        except StopIteration as done:
-            result: tuple[bool, float] = done.value
-            return result
+            if isinstance(bucket, _LocalBucket):
+                return bucket.take(1)[0]
+            if self._sync_store is not None:  # the sync driver running the one store operation
+                return bucket.counted(bucket.take_one(self._sync_store))[0]
+        return self._run(self._acquire_steps(endpoint, cost, blocking, timeout))[0]
 
     async def aacquire(
         self,
@@ -288,14 +465,14 @@ class RateLimiter:
         blocking: bool = False,
         timeout: float | None = None,
     ) -> bool:
-        """Async :meth:`acquire`: waits with ``await clock.asleep`` instead of blocking."""
-        steps = self._steps(endpoint, cost, blocking, timeout)
-        try:
-            while True:
-                await self._clock.asleep(next(steps))
-        except StopIteration as done:
-            result: tuple[bool, float] = done.value
-            return result[0]
+        """Async :meth:`acquire`: awaits the store and ``clock.asleep``; never blocks the loop."""
+        if cost == 1 and not blocking and not self._decisions.active:
+            bucket = self._buckets.get(endpoint, self._default) if endpoint else self._default
+            if isinstance(bucket, _LocalBucket):
+                return bucket.take(1)[0]
+            # the async driver awaiting the one store operation
+            return bucket.counted(await bucket.take_one(self._async_store))[0]
+        return (await self._arun(self._acquire_steps(endpoint, cost, blocking, timeout)))[0]
 
     def acquire_or_raise(
         self, endpoint: str | None = None, *, cost: int = 1, timeout: float | None = None
@@ -304,55 +481,62 @@ class RateLimiter:
         :class:`RateLimitExceeded` carrying ``retry_after``."""
         if cost == 1 and timeout is None and not self._decisions.active:
             bucket = self._buckets.get(endpoint, self._default) if endpoint else self._default
-            allowed, wait = bucket.take(1)
-        else:
-            allowed, wait = self._run_sync(
-                self._steps(endpoint, cost, timeout is not None, timeout)
-            )
-        if not allowed:
-            ep, _ = self._bucket(endpoint)
-            raise RateLimitExceeded(
-                f"Rate limit of {self.name!r}/{ep} exceeded; next permit in {wait:.3f}s.",
-                retry_after=wait,
-                hint="Slow down, or raise max_requests for this endpoint in [resilience].",
-                context={"limiter": self.name, "endpoint": ep, "cost": cost},
-            )
+            if isinstance(bucket, _LocalBucket):
+                allowed, wait = bucket.take(1)
+            elif self._sync_store is not None:
+                allowed, wait = bucket.counted(bucket.take_one(self._sync_store))
+            else:
+                raise self._needs_async()
+            if not allowed:
+                raise self._exceeded(endpoint, cost, wait)
+            return
+        self._run(self._or_raise_steps(endpoint, cost, timeout))
+
+    async def aacquire_or_raise(
+        self, endpoint: str | None = None, *, cost: int = 1, timeout: float | None = None
+    ) -> None:
+        """Async :meth:`acquire_or_raise`."""
+        if cost == 1 and timeout is None and not self._decisions.active:
+            bucket = self._buckets.get(endpoint, self._default) if endpoint else self._default
+            if isinstance(bucket, _LocalBucket):
+                allowed, wait = bucket.take(1)
+            else:
+                allowed, wait = bucket.counted(await bucket.take_one(self._async_store))
+            if not allowed:
+                raise self._exceeded(endpoint, cost, wait)
+            return
+        await self._arun(self._or_raise_steps(endpoint, cost, timeout))
 
     # ------------------------------------------------------------------ inspection
 
     def get_wait_time(self, endpoint: str | None = None, *, cost: int = 1) -> float:
         """Seconds until ``cost`` tokens are available (0.0 if available now)."""
-        _, bucket = self._bucket(endpoint)
-        return max(0.0, (cost - bucket.available()) / bucket.spec.rate)
+        return self._run(self._wait_time_steps(endpoint, cost))
+
+    async def aget_wait_time(self, endpoint: str | None = None, *, cost: int = 1) -> float:
+        """Async :meth:`get_wait_time`."""
+        return await self._arun(self._wait_time_steps(endpoint, cost))
 
     def tokens_available(self, endpoint: str | None = None) -> float:
         """Tokens in the bucket right now."""
-        return self._bucket(endpoint)[1].available()
+        return self._run(self._available(self._bucket(endpoint)[1]))
+
+    async def atokens_available(self, endpoint: str | None = None) -> float:
+        """Async :meth:`tokens_available`."""
+        return await self._arun(self._available(self._bucket(endpoint)[1]))
 
     def get_stats(self, endpoint: str | None = None) -> dict[str, Any]:
         """Counts of allowed and rejected requests and the bucket state.
 
         Without ``endpoint``: totals over all endpoints plus an ``endpoints`` map.
-        Counts are this process's decisions; a shared bucket's tokens are fleet-wide.
+        Counts are this process's decisions; a shared bucket's tokens are fleet-wide
+        (``None`` when the bucket lives in an ``AsyncStore``: see :meth:`aget_stats`).
         """
-        if endpoint is not None:
-            ep, bucket = self._bucket(endpoint)
-            return _bucket_stats(ep, bucket)
-        per = {ep: _bucket_stats(ep, b) for ep, b in self._buckets.items()}
-        allowed = sum(s["allowed"] for s in per.values())
-        rejected = sum(s["rejected"] for s in per.values())
-        default = per[DEFAULT_ENDPOINT]
-        return {
-            "name": self.name,
-            "total_requests": allowed + rejected,
-            "allowed": allowed,
-            "rejected": rejected,
-            "rejection_rate": rejected / (allowed + rejected) if allowed + rejected else 0.0,
-            "max_requests": default["max_requests"],
-            "window_seconds": default["window_seconds"],
-            "tokens_available": default["tokens_available"],
-            "endpoints": per,
-        }
+        return self._run(self._stats_steps(endpoint, read_tokens=not self.async_only))
+
+    async def aget_stats(self, endpoint: str | None = None) -> dict[str, Any]:
+        """Async :meth:`get_stats` (reads the tokens of every bucket, from any store)."""
+        return await self._arun(self._stats_steps(endpoint, read_tokens=True))
 
     def __repr__(self) -> str:
         spec = self._default.spec
@@ -367,7 +551,7 @@ NAMED: Catalog[RateLimiter] = Catalog("rate limiter")
 instance ``get_all_rate_limiters()`` lists; ``set_default_registry(None)`` clears it."""
 
 
-def _bucket_stats(endpoint: str, bucket: _Bucket) -> dict[str, Any]:
+def _bucket_stats(endpoint: str, bucket: _Bucket, tokens: float | None) -> dict[str, Any]:
     spec = bucket.spec
     allowed, rejected = bucket.allowed, bucket.rejected
     total = allowed + rejected
@@ -380,7 +564,7 @@ def _bucket_stats(endpoint: str, bucket: _Bucket) -> dict[str, Any]:
         "rejected": rejected,
         "total_requests": total,
         "rejection_rate": rejected / total if total else 0.0,
-        "tokens_available": bucket.available(),
+        "tokens_available": tokens,
     }
 
 
