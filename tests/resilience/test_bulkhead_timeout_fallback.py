@@ -128,6 +128,104 @@ def test_bulkhead_async_reject_when_no_wait() -> None:
     assert bulkhead.in_flight == 0
 
 
+def test_a_sync_caller_waits_for_a_slot_until_the_clock_says_max_wait_passed() -> None:
+    clock = ManualClock(start=0)
+    bulkhead = Bulkhead(1, max_wait=5.0, name="exchange", clock=clock)
+    entered, release = threading.Event(), threading.Event()
+    outcome: list[object] = []
+
+    @bulkhead
+    def hold() -> None:
+        entered.set()
+        release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert entered.wait(60)
+
+    def second() -> None:
+        try:
+            outcome.append(bulkhead(lambda: "ran")())
+        except BulkheadFullError as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    assert clock.wait_until_waiting(1)
+    clock.advance(4.9)
+    assert clock.waiting == 1  # still waiting: max_wait is on the bulkhead's clock
+    clock.advance(0.1)
+    waiter.join(60)
+    release.set()
+    holder.join(60)
+    [rejected] = outcome
+    assert isinstance(rejected, BulkheadFullError)
+    assert bulkhead.rejected == 1
+    assert bulkhead.in_flight == 0
+
+
+def test_an_async_caller_waits_for_a_slot_until_the_clock_says_max_wait_passed() -> None:
+    clock = ManualClock(start=0)
+    bulkhead = Bulkhead(1, max_wait=5.0, clock=clock)
+
+    @bulkhead
+    async def work(gate: asyncio.Event) -> str:
+        await gate.wait()
+        return "done"
+
+    async def main() -> None:
+        gate = asyncio.Event()
+        holder = asyncio.create_task(work(gate))
+        await settle()
+        waiter = asyncio.create_task(work(asyncio.Event()))
+        await settle()
+        clock.advance(4.9)
+        await settle()
+        assert not waiter.done()
+        clock.advance(0.1)
+        await settle()
+        assert waiter.done()
+        with pytest.raises(BulkheadFullError):
+            await waiter
+        # a caller that gets the slot in time leaves no timer behind
+        granted = asyncio.create_task(work(gate))
+        await settle()
+        gate.set()
+        assert await holder == "done"
+        assert await granted == "done"
+        assert clock.pending_timers == 0
+
+    asyncio.run(main())
+    assert bulkhead.in_flight == 0
+    assert bulkhead.rejected == 1
+
+
+def test_a_cancelled_async_waiter_leaves_no_slot_and_no_timer_behind() -> None:
+    clock = ManualClock(start=0)
+    bulkhead = Bulkhead(1, max_wait=5.0, clock=clock)
+
+    @bulkhead
+    async def work(gate: asyncio.Event) -> None:
+        await gate.wait()
+
+    async def main() -> None:
+        gate = asyncio.Event()
+        holder = asyncio.create_task(work(gate))
+        await settle()
+        waiter = asyncio.create_task(work(gate))
+        await settle()
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert clock.pending_timers == 0
+        gate.set()
+        await holder
+
+    asyncio.run(main())
+    assert bulkhead.in_flight == 0
+    assert bulkhead.rejected == 0
+
+
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True])
 def test_bulkhead_validates(bad: object) -> None:
     with pytest.raises(InvalidArgumentError):

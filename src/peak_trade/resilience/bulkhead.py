@@ -5,18 +5,23 @@ to ``max_wait`` seconds for a slot, then is rejected with
 :class:`~peak_trade.errors.BulkheadFullError` without running. One counter
 (the core) serves both shells: sync callers wait on a condition variable,
 async callers on a future resolved when a slot frees, so neither blocks the
-other and an event loop is never blocked.
+other and an event loop is never blocked. ``max_wait`` is measured on the
+bulkhead's clock (``clock=``): sync callers wait with ``clock.wait_for``, an
+async caller's wait ends with a ``clock.call_at`` timer, so a
+:class:`~peak_trade.clock.ManualClock` drives both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from peak_trade.clock import Cancellable, Clock, system_clock
 from peak_trade.errors import BulkheadFullError, InvalidArgumentError
 from peak_trade.events import Event, EventBus
 from peak_trade.resilience._wrap import wrap
@@ -36,10 +41,13 @@ class BulkheadRejected(Event):
 
 @dataclass(slots=True)
 class _Waiter:
+    """An async caller waiting for a slot; ``granted``/``abandoned`` change under the lock."""
+
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[None]
     granted: bool = False
     abandoned: bool = False
+    timer: Cancellable | None = None
 
 
 class Bulkhead:
@@ -52,6 +60,7 @@ class Bulkhead:
         max_wait: float = 0.0,
         name: str = "bulkhead",
         bus: EventBus | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         if (
             isinstance(max_concurrent, bool)
@@ -71,6 +80,7 @@ class Bulkhead:
         self.max_concurrent = max_concurrent
         self.max_wait = max_wait
         self._bus = bus
+        self._clock = clock
         self._in_flight = 0
         self._cond = threading.Condition()
         self._async_waiters: deque[_Waiter] = deque()
@@ -120,40 +130,53 @@ class Bulkhead:
         with self._cond:
             if self._try_enter():
                 return
-            if self.max_wait > 0 and self._cond.wait_for(
-                lambda: self._in_flight < self.max_concurrent, timeout=self.max_wait
+            if self.max_wait > 0 and self._clock.wait_for(
+                self._cond, self._has_room, self.max_wait
             ):
                 self._in_flight += 1
                 return
         raise self._reject()
 
+    def _has_room(self) -> bool:
+        return self._in_flight < self.max_concurrent
+
+    def _expire(self, waiter: _Waiter) -> None:
+        """On the waiter's loop, at ``max_wait``: give up unless a slot came first."""
+        with self._cond:
+            if waiter.granted:
+                return  # the slot's _grant is on its way
+            waiter.abandoned = True
+        _grant(waiter.future)  # wake the caller, who finds itself not granted
+
     async def _enter_async(self) -> None:
         with self._cond:
             if self._try_enter():
                 return
-            waiter = None
-            if self.max_wait > 0:
+            if self.max_wait <= 0:
+                waiter = None
+            else:
                 loop = asyncio.get_running_loop()
                 waiter = _Waiter(loop, loop.create_future())
                 self._async_waiters.append(waiter)
         if waiter is None:
             raise self._reject()
+        clock = self._clock
+        waiter.timer = clock.call_at(
+            clock.monotonic() + self.max_wait, functools.partial(self._expire, waiter), waiter.loop
+        )
         try:
-            await asyncio.wait_for(asyncio.shield(waiter.future), self.max_wait)
-        except TimeoutError:
-            with self._cond:
-                # a slot granted in the same instant is ours: the counter already has it
-                granted = waiter.granted
-                waiter.abandoned = not granted
-            if not granted:
-                raise self._reject() from None
+            await waiter.future
         except asyncio.CancelledError:
+            waiter.timer.cancel()
             with self._cond:
                 granted = waiter.granted
                 waiter.abandoned = not granted
             if granted:
                 self._exit()  # we were given a slot we will never use
             raise
+        waiter.timer.cancel()
+        if not waiter.granted:  # set under the lock before the future was resolved
+            raise self._reject()
 
     def _call_sync(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
