@@ -11,6 +11,7 @@ from peak_trade.clock import ManualClock
 from peak_trade.errors import InvalidArgumentError, RateLimitExceeded
 from peak_trade.events import EventBus, EventRecorder
 from peak_trade.resilience.ratelimit import RateLimitDecision, RateLimiter
+from peak_trade.store import MemoryStore
 
 
 def make(
@@ -109,6 +110,41 @@ def test_async_acquire_shares_the_core() -> None:
 
     assert asyncio.run(main()) == [True, False, True]
     assert clock.sleeps == [pytest.approx(1.0)]
+
+
+def test_async_forms_answer_as_the_sync_ones() -> None:
+    limiter, clock = make(4, 4.0, name="twin")  # 1 token/s
+
+    async def main() -> None:
+        await limiter.aacquire_or_raise(cost=3)
+        assert await limiter.atokens_available() == pytest.approx(1.0)
+        assert await limiter.aget_wait_time(cost=3) == pytest.approx(2.0)
+        with pytest.raises(RateLimitExceeded) as info:
+            await limiter.aacquire_or_raise(cost=2)
+        assert info.value.retry_after == pytest.approx(1.0)
+        await limiter.aacquire_or_raise(cost=2, timeout=1.0)  # waits the second on the clock
+        assert await limiter.aget_stats() == limiter.get_stats()
+
+    asyncio.run(main())
+    assert clock.sleeps == [pytest.approx(1.0)]
+    assert limiter.get_stats()["allowed"] == 2
+
+
+def test_a_shared_bucket_publishes_the_same_decisions_on_both_paths() -> None:
+    bus = EventBus()
+    store = MemoryStore(clock=ManualClock())
+    limiter = RateLimiter(1, 1.0, name="shared", store=store, bus=bus, register=False)
+    rec = EventRecorder(bus, RateLimitDecision)
+    assert limiter.acquire()
+    assert not asyncio.run(limiter.aacquire())
+    with pytest.raises(RateLimitExceeded):
+        asyncio.run(limiter.aacquire_or_raise())
+    assert [(e.limiter, e.allowed, e.cost) for e in rec.events] == [
+        ("shared", True, 1),
+        ("shared", False, 1),
+        ("shared", False, 1),
+    ]
+    assert limiter.get_stats()["rejected"] == 2
 
 
 def test_stats_report_rejection_rate_per_endpoint_and_total() -> None:
