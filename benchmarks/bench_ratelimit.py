@@ -11,6 +11,7 @@ from typing import Any
 
 from benchmarks._harness import (
     Suite,
+    async_per_call,
     async_per_call_interleaved,
     per_call,
     per_call_interleaved,
@@ -114,9 +115,10 @@ def _redis() -> list[Suite]:
                 threaded.add(label, seconds, f"{1 / seconds:,.0f} decisions/s")
             store.close()
             asynchronous = _redis_async(server.url)
+            mixed = _redis_async_vs_sync(server.url)
         finally:
             _stop(server.process, server.host, server.port)
-    return [suite, threaded, asynchronous]
+    return [suite, threaded, asynchronous, mixed]
 
 
 def _redis_async(url: str) -> Suite:
@@ -126,6 +128,7 @@ def _redis_async(url: str) -> Suite:
     from limits.aio.storage import RedisStorage
     from limits.aio.strategies import FixedWindowRateLimiter
 
+    from peak_trade.resilience.ratelimit import RateLimiter
     from peak_trade.store.aio import async_store_from_url
 
     suite = Suite(
@@ -137,15 +140,74 @@ def _redis_async(url: str) -> Suite:
         store = await async_store_from_url(url, namespace="bench-async")
         item = RateLimitItemPerSecond(HUGE)
         fixed = FixedWindowRateLimiter(RedisStorage("async+" + url, implementation="redispy"))
+        limiter = RateLimiter(HUGE, 1.0, name="bench-async", store=store, register=False)
         contenders: dict[str, Callable[[], Any]] = {
             "peak_trade AsyncRedisStore.take_tokens": lambda: store.take_tokens("b", HUGE, 1),
+            "peak_trade RateLimiter(store=AsyncRedisStore).aacquire": limiter.aacquire,
             "limits.aio FixedWindow (redis-py)": lambda: fixed.hit(item, "fixed"),
         }
         best = await async_per_call_interleaved(contenders, number=N // 20)
         await store.close()
         return best
 
-    notes = {"peak_trade AsyncRedisStore.take_tokens": "RateLimiter's GCRA decision, awaited"}
+    notes = {
+        "peak_trade AsyncRedisStore.take_tokens": "RateLimiter's GCRA decision, awaited",
+        "peak_trade RateLimiter(store=AsyncRedisStore).aacquire": "the limiter on top of it",
+    }
     for label, seconds in asyncio.run(measure()).items():
         suite.add(label, seconds, notes.get(label, ""))
+    return suite
+
+
+SYNC_ACQUIRE = "sync acquire(), RedisStore"
+
+
+def _redis_async_vs_sync(url: str) -> Suite:
+    """The shared limiter from asyncio against the same limiter from sync code.
+
+    The target: an awaited ``aacquire()`` on an ``AsyncStore`` costs at most 1.2x
+    the sync ``acquire()`` on the same Redis. One round of each runs in turn
+    (best of 7 rounds), so load that drifts during the run hits all rows alike.
+    """
+    import asyncio
+
+    from peak_trade.resilience.ratelimit import RateLimiter
+    from peak_trade.store import store_from_url
+    from peak_trade.store.aio import async_store_from_url
+
+    suite = Suite(
+        "Shared limiter in Redis, asyncio vs sync: one granted decision, alternating rounds",
+        baseline=SYNC_ACQUIRE,
+    )
+    number = N // 20
+    with asyncio.Runner() as runner:
+        sync_store = store_from_url(url, namespace="bench-mixed")
+        async_store = runner.run(async_store_from_url(url, namespace="bench-mixed"))
+        # one name on both stores: the sync and the async limiters share one bucket
+        sync_limiter = RateLimiter(HUGE, 1.0, name="mixed", store=sync_store, register=False)
+        async_limiter = RateLimiter(HUGE, 1.0, name="mixed", store=async_store, register=False)
+        rounds: dict[str, Callable[[], float]] = {
+            SYNC_ACQUIRE: lambda: per_call(sync_limiter.acquire, number=number, repeat=1),
+            "await aacquire(), AsyncRedisStore": lambda: runner.run(
+                async_per_call(async_limiter.aacquire, number=number)
+            ),
+            "await aacquire(), RedisStore": lambda: runner.run(
+                async_per_call(sync_limiter.aacquire, number=number)
+            ),
+        }
+        for measure in rounds.values():  # warm up: connections, script loads, worker threads
+            measure()
+        best = dict.fromkeys(rounds, float("inf"))
+        for _ in range(7):
+            for label, measure in rounds.items():
+                best[label] = min(best[label], measure())
+        runner.run(async_store.close())
+        sync_store.close()
+    notes = {
+        SYNC_ACQUIRE: "blocks its thread for the round trip",
+        "await aacquire(), AsyncRedisStore": "target <= 1.20x: awaits the round trip",
+        "await aacquire(), RedisStore": "sync store: the call runs in a worker thread",
+    }
+    for label, seconds in best.items():
+        suite.add(label, seconds, notes[label])
     return suite
