@@ -1,4 +1,4 @@
-"""A breaker's shared half: one breaker for every worker of a fleet, through a Store.
+"""A breaker's shared half: one breaker for every worker of a fleet, through a store.
 
 A :class:`~peak_trade.resilience.CircuitBreaker` built with ``store=`` keeps
 its own state machine (so the hot path stays in process) and shares three
@@ -43,34 +43,130 @@ What each worker does:
 * **Operator actions** (``force_open``, ``disable``, ``open``, ``close``,
   ``reset``) are written for the whole fleet.
 
-If the store fails, the breaker keeps working on its local state (warning
-logged once per outage): protecting the caller never depends on the store.
-Sliding windows stay per worker; only their verdicts are shared.
+If the store fails (an error, or a call slower than the store's
+``store_timeout``, which raises ``StoreUnavailableError``), the breaker keeps
+working on its local state (warning logged once per outage): protecting the
+caller never depends on the store. Sliding windows stay per worker; only their
+verdicts are shared.
+
+One protocol, two drivers
+-------------------------
+:class:`Fleet` never touches a store. Each part of the protocol is a
+generator that *yields* the store operations it needs (:class:`StoreCall`)
+and is sent their results; store errors are thrown into it, where the
+fallback to local state is decided, once. :func:`drive` runs such steps
+against a sync :class:`~peak_trade.store.Store`; :func:`adrive` awaits them on
+an :class:`~peak_trade.store.aio.AsyncStore`, so an async protected call never
+blocks its event loop on the store. Given a sync store, the async driver goes
+through :class:`~peak_trade.store.aio.AsyncStoreAdapter`, which runs the calls
+of a blocking backend (SQLite, Redis) in a worker thread. Given an async
+store, a breaker can only protect async code: the sync driver refuses with an
+``InvalidArgumentError`` that says so (there is no event loop to drive it).
+
+The local state machine is reached through :class:`Local` (the breaker
+shell): its lock, its core and its events stay there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import inspect
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
-from peak_trade.errors import StoreError
+from peak_trade.errors import InvalidArgumentError, StoreError
 from peak_trade.logging import get_logger
+from peak_trade.resilience._breaker_core import (
+    BreakerCore,
+    CircuitState,
+    Rejected,
+    Transition,
+)
 
 if TYPE_CHECKING:
     from peak_trade.store import Store
+    from peak_trade.store.aio import AsyncStore
 
-__all__ = ["DISABLED", "FORCED", "OPEN", "Fleet", "Verdict", "VerdictKind"]
+__all__ = [
+    "Fleet",
+    "Local",
+    "Steps",
+    "StoreCall",
+    "Verdict",
+    "VerdictKind",
+    "adrive",
+    "drive",
+    "is_async_store",
+]
 
 _log = get_logger("peak_trade.resilience.circuitbreaker")
 
-OPEN = b"open"
-FORCED = b"forced"
-DISABLED = b"disabled"
+T = TypeVar("T")
+Token = TypeVar("Token")
+
+_OPEN = b"open"
+_FORCED = b"forced"
+_DISABLED = b"disabled"
 _CLOSED = b"closed"
 _TRIAL = b"trial:"
+
+
+# --------------------------------------------------------------------------- store calls, drivers
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCall:
+    """One store primitive to run: ``store.<op>(*args)``."""
+
+    op: str
+    args: tuple[Any, ...]
+
+
+Steps = Generator[StoreCall, Any, T]
+"""A part of the protocol: yields store calls, is sent their results, returns a ``T``."""
+
+
+def drive(store: Store, steps: Steps[T]) -> T:
+    """Run ``steps`` against a sync store (the sync driver)."""
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            call = steps.send(result) if error is None else steps.throw(error)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        error = None
+        try:
+            result = getattr(store, call.op)(*call.args)
+        except BaseException as exc:  # noqa: BLE001 - the steps decide (store errors: fall back)
+            error = exc
+
+
+async def adrive(store: AsyncStore, steps: Steps[T]) -> T:
+    """Await ``steps`` on an async store (the async driver; same loop as :func:`drive`)."""
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            call = steps.send(result) if error is None else steps.throw(error)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        error = None
+        try:
+            result = await getattr(store, call.op)(*call.args)
+        except BaseException as exc:  # noqa: BLE001 - cancellation too: the steps free the permit
+            error = exc
+
+
+def is_async_store(store: object) -> bool:
+    """True for an :class:`~peak_trade.store.aio.AsyncStore` (its primitives are ``async def``)."""
+    return inspect.iscoroutinefunction(getattr(store, "get", None))
+
+
+# --------------------------------------------------------------------------- verdicts
 
 
 class VerdictKind(enum.Enum):
@@ -91,30 +187,84 @@ class Verdict:
 
     kind: VerdictKind
     remaining: float | None = None
-    failures: int = 0
 
 
 _UNKNOWN = Verdict(VerdictKind.UNKNOWN)
+_NONE = Verdict(VerdictKind.NONE)
 _KINDS = {
-    OPEN: VerdictKind.OPEN,
-    FORCED: VerdictKind.FORCED_OPEN,
-    DISABLED: VerdictKind.DISABLED,
+    _OPEN: VerdictKind.OPEN,
+    _FORCED: VerdictKind.FORCED_OPEN,
+    _DISABLED: VerdictKind.DISABLED,
     _CLOSED: VerdictKind.CLOSED,
 }
 """Record value to verdict; any other value is some worker's ``trial:<id>`` claim."""
 
 
+# --------------------------------------------------------------------------- the local breaker
+
+
+class Local(Protocol[Token]):
+    """What the fleet needs of the worker's own breaker (the shell; each call takes its lock)."""
+
+    @property
+    def core(self) -> BreakerCore:
+        """The state machine, for reads only (changes go through :meth:`update`)."""
+        ...
+
+    def update(self, change: Callable[[BreakerCore], T]) -> T:
+        """Run ``change`` on the core under the lock, then publish the transitions it made."""
+        ...
+
+    def admit(self, now: float) -> Token:
+        """Ask the core for a permit; raise ``CircuitOpenError`` if rejected."""
+        ...
+
+    def reject(self, rejected: Rejected) -> NoReturn:
+        """Raise ``CircuitOpenError`` for ``rejected``."""
+        ...
+
+    def record_success(self, token: Token) -> tuple[Transition, ...]:
+        """Tell the core the call succeeded; the transitions it caused."""
+        ...
+
+    def record_failure(
+        self, token: Token, exc: BaseException, run: int | None
+    ) -> tuple[Transition, ...]:
+        """Tell the core how the call raised; the transitions it caused."""
+        ...
+
+    def counts(self, exc: BaseException) -> bool:
+        """True if ``exc`` is a failure of the protected service."""
+        ...
+
+    def release(self, token: Token) -> None:
+        """Hand the permit back without an outcome."""
+        ...
+
+
+# --------------------------------------------------------------------------- the protocol
+
+
 class Fleet:
-    """Store I/O of a shared breaker. Never called with the breaker's lock held."""
+    """The fleet half of one worker's breaker: the protocol's state and steps. No I/O of its own.
+
+    ``store`` is what the drivers run the steps on: a sync ``Store`` (drives
+    both sync and async calls) or an ``AsyncStore`` (async calls only).
+    """
 
     __slots__ = (
+        "_adapter",
+        "_async",
         "_degraded",
         "_failures_key",
         "_key",
-        "_store",
+        "_pending",
+        "_tasks",
         "closed_notice",
         "failures_dirty",
+        "next_sync",
         "recovery_timeout",
+        "store",
         "sync_interval",
         "token",
         "trial_timeout",
@@ -122,14 +272,16 @@ class Fleet:
 
     def __init__(
         self,
-        store: Store,
+        store: Store | AsyncStore,
         name: str,
         *,
         recovery_timeout: float,
         sync_interval: float,
         trial_timeout: float,
     ) -> None:
-        self._store = store
+        self.store = store
+        self._async = is_async_store(store)
+        self._adapter: AsyncStore | None = None
         self._key = f"breaker:{name}"
         self._failures_key = f"breaker:{name}:failures"
         self.recovery_timeout = recovery_timeout
@@ -138,7 +290,50 @@ class Fleet:
         self.closed_notice = max(2.0 * sync_interval, 1.0)
         self.token = _TRIAL + secrets.token_hex(8).encode()
         self.failures_dirty = False
+        self.next_sync = float("-inf")
         self._degraded = False
+        self._pending: CircuitState | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- drivers
+
+    @property
+    def is_async(self) -> bool:
+        """True when the store is an ``AsyncStore``: only async calls can be protected."""
+        return self._async
+
+    def refuse_sync(self, what: str) -> None:
+        """Raise if this fleet cannot be driven from sync code (its store is async)."""
+        if self._async:
+            raise InvalidArgumentError(
+                f"This breaker shares its state through an async store ({self.store!r}), "
+                f"so it cannot protect {what}: sync code has no event loop to await it on.",
+                hint="Protect async code with it (async def, async with breaker.guard()), or "
+                "give the breaker a sync store for sync code: store_from_url(url) rather "
+                "than await async_store_from_url(url).",
+                context={"breaker": self._key.removeprefix("breaker:"), "protects": what},
+            )
+
+    def run(self, steps: Steps[T]) -> T:
+        """Run ``steps`` with the sync driver."""
+        if self._async:
+            steps.close()
+            self.refuse_sync("sync code")
+        return drive(self.store, steps)  # type: ignore[arg-type]
+
+    def arun(self, steps: Steps[T]) -> Awaitable[T]:
+        """Run ``steps`` with the async driver (a sync store goes through the async adapter)."""
+        store = self._adapter
+        if store is None:
+            store = self._adapter = self._async_view()
+        return adrive(store, steps)
+
+    def _async_view(self) -> AsyncStore:
+        if self._async:
+            return self.store  # type: ignore[return-value]
+        from peak_trade.store.aio import AsyncStoreAdapter  # only once async code needs it
+
+        return AsyncStoreAdapter(self.store)  # type: ignore[arg-type]
 
     # -- error handling: the store is a helper, never a point of failure
 
@@ -157,125 +352,223 @@ class Fleet:
             self._degraded = False
             _log.info("shared breaker state reachable again", breaker_key=self._key)
 
-    # -- reads
+    # -- the three steps of a call
 
-    def read(self) -> Verdict:
-        """The shared verdict and failure count (three reads); UNKNOWN if unreachable."""
-        store = self._store
+    def enter(self, local: Local[Token], now: float) -> Steps[Token]:
+        """Before a call: follow the fleet (every ``sync_interval``), claim the trial, then ask."""
+        if self._pending is not None:
+            yield from self._flush()
+        if now >= self.next_sync:
+            self.next_sync = now + self.sync_interval
+            verdict = yield from self._read()
+            if verdict is not _UNKNOWN:
+                local.update(lambda core: self._follow(core, verdict, now))
+        if local.core.trial_due(now):
+            verdict = yield from self._claim_trial()
+            if verdict is not _NONE:  # another worker's trial or open period: wait for it
+                rejected = local.update(lambda core: self._follow_claim(core, verdict, now))
+                if rejected is not None:
+                    local.reject(rejected)
+        return local.admit(now)
+
+    def succeeded(self, local: Local[Token], token: Token) -> Steps[None]:
+        """After a success: share what it changed; end the fleet's run of failures."""
+        changes = local.record_success(token)
+        yield from self._share(changes)
+        if self.failures_dirty and local.core.state is CircuitState.CLOSED:
+            try:
+                yield from self._reset_failures()
+            except StoreError as exc:
+                self._failed("record_success", exc)
+            else:
+                self._ok()
+
+    def failed(self, local: Local[Token], token: Token, exc: BaseException) -> Steps[None]:
+        """After a call raised: count a failure fleet-wide (default mode), then share."""
+        run = None
+        if local.counts(exc) and local.core.counts_consecutive_failures:
+            try:
+                run = yield from self._count_failure()
+            except BaseException:  # cancelled while counting: the permit still goes back
+                local.release(token)
+                raise
+        changes = local.record_failure(token, exc, run)
+        yield from self._share(changes)
+
+    # -- operator actions
+
+    def operator(self, to: CircuitState) -> Steps[None]:
+        """An operator moved the breaker to ``to``: the same for everyone."""
         try:
-            value = store.get(self._key)
-            remaining = store.ttl(self._key) if value is not None else None
-            raw_failures = store.get(self._failures_key)
+            if to is CircuitState.CLOSED:  # close/reset: tell every worker, like a successful trial
+                yield StoreCall("set", (self._key, _CLOSED, self.closed_notice))
+                yield from self._reset_failures()
+            elif to is CircuitState.OPEN:
+                yield StoreCall("set", (self._key, _OPEN, self.recovery_timeout))
+            elif to is CircuitState.FORCED_OPEN:
+                yield StoreCall("set", (self._key, _FORCED, None))
+            elif to is CircuitState.DISABLED:
+                yield StoreCall("set", (self._key, _DISABLED, None))
+        except StoreError as exc:
+            self._failed("operator", exc)
+        else:
+            self._ok()
+
+    def moved(self, to: CircuitState) -> None:
+        """Share an operator's move now (sync store), or as soon as the event loop can (async).
+
+        With an async store the write is queued: a task sends it at once when
+        the move happens on a running event loop; otherwise the breaker's next
+        async call sends it before anything else.
+        """
+        if not self._async:
+            drive(self.store, self.operator(to))  # type: ignore[arg-type]
+            return
+        self._pending = to
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop in this thread: the next async call sends it
+        task: asyncio.Task[None] = loop.create_task(self._send_pending())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_pending(self) -> None:
+        await self.arun(self._flush())
+
+    def _flush(self) -> Steps[None]:
+        to, self._pending = self._pending, None
+        if to is not None:
+            yield from self.operator(to)
+
+    # -- reading and following the record
+
+    def _read(self) -> Steps[Verdict]:
+        """The shared verdict and failure count (three reads); UNKNOWN if unreachable."""
+        try:
+            value = yield StoreCall("get", (self._key,))
+            remaining = (yield StoreCall("ttl", (self._key,))) if value is not None else None
+            raw_failures = yield StoreCall("get", (self._failures_key,))
         except StoreError as exc:
             self._failed("read", exc)
             return _UNKNOWN
         self._ok()
-        failures = int(raw_failures) if raw_failures else 0
-        self.failures_dirty = failures > 0
-        return self._classify(value, remaining, failures)
+        self.failures_dirty = bool(raw_failures) and int(raw_failures) > 0
+        return self._classify(value, remaining)
 
-    def _classify(self, value: bytes | None, remaining: float | None, failures: int) -> Verdict:
-        if value is None or remaining is None:
-            return Verdict(VerdictKind.NONE, failures=failures)
-        if value == self.token:  # our own trial: nothing to apply
-            return Verdict(VerdictKind.NONE, failures=failures)
+    def _classify(self, value: bytes | None, remaining: float | None) -> Verdict:
+        if value is None or remaining is None or value == self.token:
+            return _NONE  # nothing shared, or our own trial: nothing to follow
         kind = _KINDS.get(value, VerdictKind.TRIAL)
         timed = kind is VerdictKind.OPEN or kind is VerdictKind.TRIAL
-        return Verdict(kind, remaining if timed else None, failures)
+        return Verdict(kind, remaining if timed else None)
+
+    def _wait_for(self, verdict: Verdict) -> float:
+        """How long to stay OPEN for a shared verdict, by the store's clock.
+
+        An open period: until it ends. Another worker's trial: until its claim
+        expires, but asking again every ``sync_interval``, because the trial
+        usually ends (and closes the fleet) long before its claim would.
+        """
+        remaining = verdict.remaining if verdict.remaining is not None else 0.0
+        if verdict.kind is VerdictKind.TRIAL:
+            return min(remaining, self.sync_interval)
+        return remaining
+
+    def _follow(self, core: BreakerCore, verdict: Verdict, now: float) -> None:
+        """Move the local state machine to what the fleet says (under the local lock)."""
+        kind = verdict.kind
+        state = core.state
+        if kind is VerdictKind.OPEN or kind is VerdictKind.TRIAL:
+            core.open_for(self._wait_for(verdict), now)
+        elif kind is VerdictKind.FORCED_OPEN:
+            core.move(CircuitState.FORCED_OPEN, now)
+        elif kind is VerdictKind.DISABLED:
+            core.move(CircuitState.DISABLED, now)
+        elif kind is VerdictKind.CLOSED:
+            if state is not CircuitState.HALF_OPEN:  # a local trial decides for itself
+                core.move(CircuitState.CLOSED, now)  # recovered elsewhere
+        elif state is CircuitState.FORCED_OPEN or state is CircuitState.DISABLED:
+            core.move(CircuitState.CLOSED, now)  # an operator cleared it elsewhere
+
+    def _follow_claim(self, core: BreakerCore, verdict: Verdict, now: float) -> Rejected | None:
+        """Follow the verdict that beat our trial claim; the rejection, unless it lets calls in."""
+        self._follow(core, verdict, now)
+        if core.state.allows_calls:
+            return None
+        return core.refuse(self._wait_for(verdict) if core.state is CircuitState.OPEN else None)
 
     # -- the trial
 
-    def claim_trial(self) -> Verdict:
+    def _claim_trial(self) -> Steps[Verdict]:
         """Claim the fleet's one trial call.
 
         NONE: claimed (or the store is unreachable: try, as a lone breaker
         would); CLOSED: a trial elsewhere already succeeded; otherwise the
         verdict that holds the record (TRIAL, OPEN...) with its remaining time.
         """
-        store = self._store
         try:
-            if store.set_if_absent(self._key, self.token, ttl=self.trial_timeout):
+            if (yield StoreCall("set_if_absent", (self._key, self.token, self.trial_timeout))):
                 self._ok()
-                return Verdict(VerdictKind.NONE)
-            value = store.get(self._key)
-            remaining = store.ttl(self._key) if value is not None else None
+                return _NONE
+            value = yield StoreCall("get", (self._key,))
+            remaining = (yield StoreCall("ttl", (self._key,))) if value is not None else None
         except StoreError as exc:
             self._failed("claim_trial", exc)
-            return Verdict(VerdictKind.NONE)
+            return _NONE
         self._ok()
         if value is None or remaining is None:  # the other claim ended meanwhile: ask again
             return Verdict(VerdictKind.TRIAL, 0.0)
-        return self._classify(value, remaining, 0)
+        return self._classify(value, remaining)
 
-    # -- writes
+    # -- sharing what this worker's calls changed
 
-    def _write(self, op: str, action: Callable[[], None]) -> None:
+    def _share(self, changes: tuple[Transition, ...]) -> Steps[None]:
+        for frm, to in changes:
+            if to is CircuitState.OPEN and frm is CircuitState.HALF_OPEN:
+                yield from self._write("trial_failed", self._trial_failed())
+            elif to is CircuitState.OPEN:
+                yield from self._write("open", self._tripped())
+            elif to is CircuitState.CLOSED and frm is CircuitState.HALF_OPEN:
+                yield from self._write("trial_succeeded", self._trial_succeeded())
+
+    def _write(self, op: str, steps: Steps[None]) -> Steps[None]:
         try:
-            action()
+            yield from steps
         except StoreError as exc:
             self._failed(op, exc)
         else:
             self._ok()
 
-    def tripped(self) -> None:
+    def _tripped(self) -> Steps[None]:
         """This worker opened the breaker: open it for the fleet, restart the count."""
+        yield StoreCall("set", (self._key, _OPEN, self.recovery_timeout))
+        yield from self._reset_failures()
 
-        def act() -> None:
-            self._store.set(self._key, OPEN, ttl=self.recovery_timeout)
-            self._reset_failures()
-
-        self._write("open", act)
-
-    def trial_failed(self) -> None:
+    def _trial_failed(self) -> Steps[None]:
         """Our trial failed: replace our claim by a new open period."""
+        replaced = yield StoreCall(
+            "compare_and_set", (self._key, self.token, _OPEN, self.recovery_timeout)
+        )
+        if not replaced:  # the claim expired (trial slower than trial_timeout): open anyway
+            yield StoreCall("set", (self._key, _OPEN, self.recovery_timeout))
 
-        def act() -> None:
-            if not self._store.compare_and_set(
-                self._key, self.token, OPEN, ttl=self.recovery_timeout
-            ):
-                # the claim expired (trial slower than trial_timeout): open anyway
-                self._store.set(self._key, OPEN, ttl=self.recovery_timeout)
-
-        self._write("trial_failed", act)
-
-    def trial_succeeded(self) -> None:
+    def _trial_succeeded(self) -> Steps[None]:
         """Our trial succeeded: tell the fleet (only if the claim is still ours)."""
+        yield StoreCall("compare_and_set", (self._key, self.token, _CLOSED, self.closed_notice))
+        yield from self._reset_failures()
 
-        def act() -> None:
-            self._store.compare_and_set(self._key, self.token, _CLOSED, ttl=self.closed_notice)
-            self._reset_failures()
-
-        self._write("trial_succeeded", act)
-
-    def forced(self, value: bytes | None) -> None:
-        """An operator action: ``forced``/``disabled``/``open`` for everyone, or None to clear."""
-
-        def act() -> None:
-            if value is None:  # close/reset: tell every worker, like a successful trial
-                self._store.set(self._key, _CLOSED, ttl=self.closed_notice)
-                self._reset_failures()
-            elif value == OPEN:
-                self._store.set(self._key, OPEN, ttl=self.recovery_timeout)
-            else:
-                self._store.set(self._key, value)
-
-        self._write("operator", act)
-
-    def _reset_failures(self) -> None:
-        self._store.set(self._failures_key, b"0")
+    def _reset_failures(self) -> Steps[None]:
+        yield StoreCall("set", (self._failures_key, b"0", None))
         self.failures_dirty = False
 
-    def record_failure(self) -> int | None:
+    def _count_failure(self) -> Steps[int | None]:
         """Count one failure fleet-wide; the new count, or None if the store failed."""
         try:
-            count = self._store.incr(self._failures_key)
+            count = yield StoreCall("incr", (self._failures_key,))
         except StoreError as exc:
             self._failed("record_failure", exc)
             return None
         self._ok()
         self.failures_dirty = True
-        return count
-
-    def record_success(self) -> None:
-        """A success ends the fleet's run of failures (only called when it may be non-zero)."""
-        self._write("record_success", self._reset_failures)
+        return int(count)

@@ -15,8 +15,8 @@ Seed API::
     breaker.reset()
 
 The same breaker protects ``async def`` functions (``@breaker`` / ``breaker.call``
-detect coroutine functions), and ``with breaker.guard():`` /
-``async with breaker.guard():`` protect a block.
+detect coroutine functions), generator functions (their iteration), and
+blocks: ``with breaker.guard():`` / ``async with breaker.guard():``.
 
 How it decides
 --------------
@@ -80,34 +80,46 @@ share one breaker: a trip anywhere stops calls everywhere within
 ``sync_interval`` seconds, consecutive failures are counted across the fleet,
 exactly one worker sends the trial call when the open period ends, and
 operator actions (``force_open``, ``disable``, ``reset``...) apply to all.
-Statistics stay per worker. The protocol, and why the store can fail without
-failing a call, is in :mod:`peak_trade.resilience._fleet`.
+Statistics stay per worker. The store may be a sync ``Store`` or an
+``AsyncStore``: async calls await the store (a sync one is called from a
+worker thread), never blocking the event loop; a breaker with an
+``AsyncStore`` protects async code only. The protocol, and why the store can
+fail without failing a call, is in :mod:`peak_trade.resilience._fleet`.
 
 Structure
 ---------
-:class:`_BreakerCore` is the pure state machine: no locks, no I/O, no clock
-reads; it is handed ``now`` (monotonic seconds) and call durations. The
-:class:`CircuitBreaker` shell holds one lock around the core's bookkeeping only,
-**never during the protected call**: a call to a CLOSED breaker takes it once,
-after the call, to record the outcome (asking for a permit needs no bookkeeping
-in CLOSED). It reads the clock only when the core needs it (``core.needs_time``:
-never on the success path of a CLOSED breaker in the default mode), and
-publishes events after releasing the lock, building them only when the bus has
-a subscriber. State changes are also logged (``peak_trade.resilience.circuitbreaker``;
-warning when calls start being rejected, info otherwise). The sync and async
-shells (and :meth:`CircuitBreaker.guard`) share ``_before`` / ``_after_success``
-/ ``_after_exception``.
+Four parts, each in one place:
+
+* the windows (:mod:`~peak_trade.resilience._windows`);
+* the pure state machine (:mod:`~peak_trade.resilience._breaker_core`): it owns
+  every transition and counter and answers ``ask`` with a ``Permit`` or a
+  ``Rejected``;
+* the fleet protocol (:mod:`~peak_trade.resilience._fleet`), whose steps yield
+  store calls for a sync or an async driver;
+* this module: :class:`_LocalBreaker`, the shell that holds one lock around the
+  core's bookkeeping only, **never during the protected call**, reads the
+  clock, and publishes events (built only when the bus has a subscriber) and
+  logs after releasing the lock; :class:`CircuitBreaker`, the public face; and
+  :func:`_protect`, the one wrapper factory for functions, ``async def``,
+  generators and async generators (and :class:`_Guard` for blocks).
+
+The common call is earned once, in the core: in CLOSED (or DISABLED) the core
+exposes ``free_permit``, so a call needs no lock to start, and
+``quiet_success`` settles a success that changes nothing but counters, so it
+finishes with one short lock hold and no clock read. That holds in count
+window mode too (a clean window takes its successes as a run), so a
+count-window breaker costs what a default one does. Everything else (a
+failure, a rejection, a half-open trial, a timed call, a fleet) takes the
+full path through the same hooks.
 """
 
 from __future__ import annotations
 
-import enum
 import threading
-from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
 
 from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import (
@@ -120,6 +132,13 @@ from peak_trade.errors import (
 from peak_trade.events import UNWATCHED, EventBus
 from peak_trade.logging import get_logger
 from peak_trade.resilience import _fleet
+from peak_trade.resilience._breaker_core import (
+    BreakerCore,
+    CircuitState,
+    Permit,
+    Rejected,
+    Transition,
+)
 from peak_trade.resilience._catalog import Catalog
 from peak_trade.resilience._events import (
     BreakerCallFailed,
@@ -127,10 +146,12 @@ from peak_trade.resilience._events import (
     BreakerCallSucceeded,
     BreakerStateChanged,
 )
+from peak_trade.resilience._windows import CountWindow, TimeWindow
 from peak_trade.resilience._wrap import CallKind, call_kind, exception_types, wraps
 
 if TYPE_CHECKING:
     from peak_trade.store import Store
+    from peak_trade.store.aio import AsyncStore
 
 __all__ = [
     "NAMED",
@@ -147,56 +168,16 @@ _log = get_logger("peak_trade.resilience.circuitbreaker")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 ExceptionTypes = type[BaseException] | tuple[type[BaseException], ...]
 
-
-class CircuitState(enum.Enum):
-    """The state of a breaker. ``metric_value`` is the seed 002 gauge value."""
-
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
-    FORCED_OPEN = "forced_open"
-    DISABLED = "disabled"
-
-    @property
-    def metric_value(self) -> int:
-        """Gauge value: closed=0, half_open=1, open=2 (forced_open=2, disabled=0).
-
-        FORCED_OPEN rejects like OPEN and DISABLED passes like CLOSED, so they
-        report as those on the seed's three-valued gauge.
-        """
-        return _METRIC_VALUES[self]
-
-    @property
-    def allows_calls(self) -> bool:
-        """True for the states that let calls through without a trial limit."""
-        return self is CircuitState.CLOSED or self is CircuitState.DISABLED
-
-
-_METRIC_VALUES = {
-    CircuitState.CLOSED: 0,
-    CircuitState.HALF_OPEN: 1,
-    CircuitState.OPEN: 2,
-    CircuitState.FORCED_OPEN: 2,
-    CircuitState.DISABLED: 0,
-}
+Token = Permit | tuple[Permit, float]
+"""What a call holds between its start and its end: its permit, plus its start
+time (monotonic seconds) when the call is timed (slow-call detection, call events)."""
 
 _CLOSED = CircuitState.CLOSED
-_OPEN = CircuitState.OPEN
 _HALF_OPEN = CircuitState.HALF_OPEN
-_FORCED_OPEN = CircuitState.FORCED_OPEN
-_DISABLED = CircuitState.DISABLED
-
-_OPERATOR_VALUES: dict[CircuitState, bytes | None] = {
-    _CLOSED: None,
-    _OPEN: _fleet.OPEN,
-    _HALF_OPEN: None,
-    _FORCED_OPEN: _fleet.FORCED,
-    _DISABLED: _fleet.DISABLED,
-}
-"""What an operator's move writes to the fleet's shared record (None: clear it)."""
 
 
 NOT_FAILURES: tuple[type[BaseException], ...] = (
@@ -211,388 +192,6 @@ NOT_FAILURES: tuple[type[BaseException], ...] = (
 def _never_counted(expected: tuple[type[BaseException], ...]) -> tuple[type[BaseException], ...]:
     """The :data:`NOT_FAILURES` a breaker ignores: those ``expected_exception`` did not name."""
     return tuple(t for t in NOT_FAILURES if not any(issubclass(e, t) for e in expected))
-
-
-# --------------------------------------------------------------------------- window configs
-
-
-def _check_rate(name: str, value: float) -> None:
-    if not 0 < value <= 100:
-        raise InvalidArgumentError(
-            f"{name} must be a percentage in (0, 100].",
-            hint="Pass e.g. 50.0 for 50 %.",
-            context={name: value},
-        )
-
-
-def _check_slow(duration: float | None, rate: float) -> None:
-    if duration is not None and not duration > 0:
-        raise InvalidArgumentError(
-            "slow_call_duration must be positive (seconds) or None.",
-            context={"slow_call_duration": duration},
-        )
-    _check_rate("slow_call_rate_threshold", rate)
-
-
-def _check_thresholds(window: CountWindow | TimeWindow) -> None:
-    """The checks both window kinds share."""
-    if window.minimum_calls < 1:
-        raise InvalidArgumentError(
-            "minimum_calls must be at least 1.", context={"minimum_calls": window.minimum_calls}
-        )
-    _check_rate("failure_rate_threshold", window.failure_rate_threshold)
-    _check_slow(window.slow_call_duration, window.slow_call_rate_threshold)
-
-
-@dataclass(frozen=True, slots=True)
-class CountWindow:
-    """Trip on the rate of failures (or slow calls) over the last ``size`` calls.
-
-    Rates are percentages (Resilience4j): ``failure_rate_threshold=50.0`` opens
-    the breaker when half of the recorded calls failed, once at least
-    ``minimum_calls`` calls were recorded (capped at ``size``). A call counts as
-    slow when it took at least ``slow_call_duration`` seconds (``None``: no
-    slow-call detection).
-    """
-
-    size: int = 100
-    failure_rate_threshold: float = 50.0
-    minimum_calls: int = 10
-    slow_call_duration: float | None = None
-    slow_call_rate_threshold: float = 100.0
-
-    def __post_init__(self) -> None:
-        if self.size < 1:
-            raise InvalidArgumentError(
-                "CountWindow size must be at least 1.", context={"size": self.size}
-            )
-        _check_thresholds(self)
-
-
-@dataclass(frozen=True, slots=True)
-class TimeWindow:
-    """Trip on the rate of failures (or slow calls) over the last ``seconds`` seconds.
-
-    Calls are aggregated in one-second buckets (as Resilience4j does), so the
-    window slides in whole seconds. Thresholds are as for :class:`CountWindow`.
-    """
-
-    seconds: int = 60
-    failure_rate_threshold: float = 50.0
-    minimum_calls: int = 10
-    slow_call_duration: float | None = None
-    slow_call_rate_threshold: float = 100.0
-
-    def __post_init__(self) -> None:
-        if self.seconds < 1:
-            raise InvalidArgumentError(
-                "TimeWindow seconds must be at least 1.", context={"seconds": self.seconds}
-            )
-        _check_thresholds(self)
-
-
-class _CountRing:
-    """Outcomes of the last ``size`` calls with running totals (O(1) per call)."""
-
-    __slots__ = ("calls", "failures", "index", "outcomes", "size", "slow")
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.outcomes: list[int] = []  # bit 0: failed, bit 1: slow
-        self.index = 0
-        self.calls = 0
-        self.failures = 0
-        self.slow = 0
-
-    def record(self, now: float, failed: bool, slow: bool) -> None:
-        code = int(failed) | (int(slow) << 1)
-        if self.calls < self.size:
-            self.outcomes.append(code)
-            self.calls += 1
-        else:
-            old = self.outcomes[self.index]
-            self.failures -= old & 1
-            self.slow -= old >> 1
-            self.outcomes[self.index] = code
-            self.index = (self.index + 1) % self.size
-        self.failures += failed
-        self.slow += slow
-
-    def totals(self, now: float) -> tuple[int, int, int]:
-        return self.calls, self.failures, self.slow
-
-
-class _TimeBuckets:
-    """Per-second buckets ``[second, calls, failures, slow]`` covering the last ``seconds``."""
-
-    __slots__ = ("buckets", "calls", "failures", "seconds", "slow")
-
-    def __init__(self, seconds: int) -> None:
-        self.seconds = seconds
-        self.buckets: deque[list[int]] = deque()
-        self.calls = 0
-        self.failures = 0
-        self.slow = 0
-
-    def _evict(self, second: int) -> None:
-        oldest_kept = second - self.seconds + 1
-        buckets = self.buckets
-        while buckets and buckets[0][0] < oldest_kept:
-            _, calls, failures, slow = buckets.popleft()
-            self.calls -= calls
-            self.failures -= failures
-            self.slow -= slow
-
-    def record(self, now: float, failed: bool, slow: bool) -> None:
-        second = int(now)
-        self._evict(second)
-        buckets = self.buckets
-        if buckets and buckets[-1][0] == second:
-            bucket = buckets[-1]
-        else:
-            bucket = [second, 0, 0, 0]
-            buckets.append(bucket)
-        bucket[1] += 1
-        bucket[2] += failed
-        bucket[3] += slow
-        self.calls += 1
-        self.failures += failed
-        self.slow += slow
-
-    def totals(self, now: float) -> tuple[int, int, int]:
-        self._evict(int(now))
-        return self.calls, self.failures, self.slow
-
-
-# --------------------------------------------------------------------------- pure core
-
-REJECTED = -1
-"""What :meth:`_BreakerCore.before_call` returns instead of a permit."""
-
-_UNTIMED = float("-inf")
-"""Start time of a call whose duration nobody needs."""
-
-
-class _BreakerCore:
-    """The breaker's state machine. Pure: no locks, no I/O, no clock reads.
-
-    ``before_call(now)`` returns a permit (the generation number, >= 0) or
-    :data:`REJECTED` (then ``retry_after`` holds the seconds to wait, or None).
-    The caller hands the permit back to exactly one of ``on_success``,
-    ``on_failure`` or ``on_ignored``. Transitions are appended to ``pending``
-    as ``(from_state, to_state)`` for the shell to publish. ``now`` is only
-    looked at when ``needs_time`` is true; otherwise callers may pass ``0.0``.
-    ``duration`` is only looked at when ``needs_duration`` is true.
-
-    While ``admits`` is true (CLOSED, DISABLED) ``before_call`` changes nothing
-    and returns ``generation``, so a shell may skip it (and its lock): reading
-    ``generation`` *before* ``admits`` gives a permit that is either current
-    or stale, and stale permits only update the statistics.
-    """
-
-    __slots__ = (
-        "admits",
-        "consecutive_failures",
-        "failure_count",
-        "failure_threshold",
-        "generation",
-        "half_open_in_flight",
-        "half_open_max_calls",
-        "half_open_successes",
-        "ignored_count",
-        "needs_duration",
-        "needs_time",
-        "opened_at",
-        "pending",
-        "recovery_timeout",
-        "rejected_count",
-        "retry_after",
-        "slow_call_count",
-        "slow_call_duration",
-        "state",
-        "state_changes",
-        "success_count",
-        "success_threshold",
-        "window",
-        "window_config",
-    )
-
-    def __init__(
-        self,
-        *,
-        failure_threshold: int,
-        recovery_timeout: float,
-        half_open_max_calls: int,
-        success_threshold: int,
-        sliding_window: CountWindow | TimeWindow | None,
-    ) -> None:
-        self.failure_threshold = failure_threshold
-        self.recovery_timeout = recovery_timeout
-        self.half_open_max_calls = half_open_max_calls
-        self.success_threshold = success_threshold
-        self.window_config = sliding_window
-        self.slow_call_duration = sliding_window.slow_call_duration if sliding_window else None
-        self.needs_duration = self.slow_call_duration is not None
-        self.window: _CountRing | _TimeBuckets | None = None
-        self.state = _CLOSED
-        self.generation = 0
-        self.opened_at = 0.0
-        self.retry_after: float | None = None
-        self.pending: list[tuple[CircuitState, CircuitState]] = []
-        self.reset_counters()
-        self.reset_window()
-        self._update_needs_time()
-
-    # -- bookkeeping helpers
-
-    def reset_counters(self) -> None:
-        self.success_count = 0
-        self.failure_count = 0
-        self.ignored_count = 0
-        self.rejected_count = 0
-        self.slow_call_count = 0
-        self.state_changes = 0
-        self.consecutive_failures = 0
-        self.half_open_in_flight = 0
-        self.half_open_successes = 0
-
-    def reset_window(self) -> None:
-        cfg = self.window_config
-        if cfg is None:
-            self.window = None
-        elif isinstance(cfg, CountWindow):
-            self.window = _CountRing(cfg.size)
-        else:
-            self.window = _TimeBuckets(cfg.seconds)
-
-    def _update_needs_time(self) -> None:
-        self.admits = self.state.allows_calls
-        # a window may trip (opened_at) on any outcome; other states time their timeouts
-        self.needs_time = not self.admits or self.window is not None
-
-    def transition(self, to: CircuitState, now: float) -> None:
-        """Move to ``to`` (no-op if already there), resetting that state's counters."""
-        frm = self.state
-        if frm is to:
-            return
-        # ``admits`` drops before ``generation`` moves and rises only after (in
-        # _update_needs_time), so a lock-free reader of generation-then-admits
-        # never pairs the new generation with the old state's admission.
-        self.admits = False
-        self.state = to
-        self.generation += 1
-        self.state_changes += 1
-        self.consecutive_failures = 0
-        self.half_open_in_flight = 0
-        self.half_open_successes = 0
-        if to is _OPEN:
-            self.opened_at = now
-        if to is _CLOSED:
-            self.reset_window()
-        self._update_needs_time()
-        self.pending.append((frm, to))
-
-    # -- the three events of a call
-
-    def before_call(self, now: float) -> int:
-        state = self.state
-        if state is _CLOSED or state is _DISABLED:
-            return self.generation
-        if state is _OPEN:
-            left = self.opened_at + self.recovery_timeout - now
-            if left > 0:
-                self.rejected_count += 1
-                self.retry_after = left
-                return REJECTED
-            self.transition(_HALF_OPEN, now)
-            self.half_open_in_flight = 1
-            return self.generation
-        if state is _HALF_OPEN and self.half_open_in_flight < self.half_open_max_calls:
-            self.half_open_in_flight += 1
-            return self.generation
-        # FORCED_OPEN, or HALF_OPEN with every trial slot taken
-        self.rejected_count += 1
-        self.retry_after = None
-        return REJECTED
-
-    def _is_slow(self, duration: float) -> bool:
-        limit = self.slow_call_duration
-        return limit is not None and duration >= limit
-
-    @property
-    def total_calls(self) -> int:
-        return self.success_count + self.failure_count + self.ignored_count + self.rejected_count
-
-    def on_success(self, permit: int, now: float, duration: float) -> None:
-        self.success_count += 1
-        slow = self.needs_duration and self._is_slow(duration)
-        if slow:
-            self.slow_call_count += 1
-        if permit != self.generation:
-            return
-        state = self.state
-        if state is _CLOSED:
-            self.consecutive_failures = 0
-            if self.window is not None:
-                self.window.record(now, False, slow)
-                self._evaluate_window(now)
-        elif state is _HALF_OPEN:
-            self.half_open_in_flight -= 1
-            if slow:
-                self.transition(_OPEN, now)
-                return
-            self.half_open_successes += 1
-            if self.half_open_successes >= self.success_threshold:
-                self.transition(_CLOSED, now)
-
-    def on_failure(self, permit: int, now: float, duration: float) -> None:
-        self.failure_count += 1
-        slow = self.needs_duration and self._is_slow(duration)
-        if slow:
-            self.slow_call_count += 1
-        if permit != self.generation:
-            return
-        state = self.state
-        if state is _CLOSED:
-            if self.window is not None:
-                self.window.record(now, True, slow)
-                self._evaluate_window(now)
-            else:
-                self.consecutive_failures += 1
-                if self.consecutive_failures >= self.failure_threshold:
-                    self.transition(_OPEN, now)
-        elif state is _HALF_OPEN:
-            self.transition(_OPEN, now)
-
-    def on_ignored(self, permit: int) -> None:
-        self.ignored_count += 1
-        if permit == self.generation and self.state is _HALF_OPEN:
-            self.half_open_in_flight -= 1
-
-    def _evaluate_window(self, now: float) -> None:
-        cfg = self.window_config
-        window = self.window
-        assert cfg is not None
-        assert window is not None
-        calls, failures, slow = window.totals(now)
-        minimum = cfg.minimum_calls
-        if isinstance(window, _CountRing):
-            minimum = min(minimum, window.size)
-        if calls < minimum:
-            return
-        if failures * 100.0 >= cfg.failure_rate_threshold * calls or (
-            cfg.slow_call_duration is not None
-            and slow * 100.0 >= cfg.slow_call_rate_threshold * calls
-        ):
-            self.transition(_OPEN, now)
-
-    def seconds_until_trial(self, now: float) -> float | None:
-        if self.state is _OPEN:
-            return max(0.0, self.opened_at + self.recovery_timeout - now)
-        return None
-
-
-# --------------------------------------------------------------------------- shell
 
 
 @dataclass(frozen=True, slots=True)
@@ -618,6 +217,258 @@ class CircuitBreakerStats:
     last_state_change_time: float | None
 
 
+# --------------------------------------------------------------------------- the local shell
+
+
+def _split(token: Token) -> tuple[Permit, float | None]:
+    """``(permit, start)``; ``start`` is None for an untimed call."""
+    if isinstance(token, tuple):
+        return token
+    return token, None
+
+
+class _LocalBreaker:
+    """One worker's breaker: the core behind one lock, the clock, and the events.
+
+    Implements :class:`peak_trade.resilience._fleet.Local`. Every method takes
+    the lock for the core's bookkeeping only and publishes after releasing it.
+    Whatever fails in the bookkeeping (a clock, a log handler), a permit goes
+    back: a half-open trial slot is never lost.
+    """
+
+    __slots__ = (
+        "_bus",
+        "_clock",
+        "_excluded",
+        "_expected",
+        "_watched",
+        "core",
+        "last_change_time",
+        "last_failure_time",
+        "lock",
+        "mono",
+        "name",
+    )
+
+    def __init__(
+        self,
+        core: BreakerCore,
+        name: str,
+        *,
+        expected: tuple[type[BaseException], ...],
+        excluded: tuple[type[BaseException], ...],
+        clock: Clock,
+        bus: EventBus | None,
+    ) -> None:
+        self.core = core
+        self.name = name
+        self._expected = expected
+        self._excluded = excluded
+        self._clock = clock
+        self.mono = clock.monotonic
+        self._bus = bus
+        self._watched = (
+            UNWATCHED if bus is None else bus.interest(BreakerCallSucceeded, BreakerCallFailed)
+        )
+        self.lock = threading.Lock()
+        self.last_failure_time: float | None = None
+        self.last_change_time: float | None = None
+
+    # -- reading and changing the core
+
+    def update(self, change: Callable[[BreakerCore], T]) -> T:
+        with self.lock:
+            result = change(self.core)
+            changes = self.core.drain()
+        if changes:
+            self.publish_changes(changes)
+        return result
+
+    def stats(self) -> CircuitBreakerStats:
+        with self.lock:
+            c = self.core
+            return CircuitBreakerStats(
+                state=c.state,
+                total_calls=c.total_calls,
+                success_count=c.success_count,
+                failure_count=c.failure_count,
+                ignored_count=c.ignored_count,
+                rejected_count=c.rejected_count,
+                slow_call_count=c.slow_call_count,
+                consecutive_failures=c.consecutive_failures,
+                state_changes=c.state_changes,
+                last_failure_time=self.last_failure_time,
+                last_state_change_time=self.last_change_time,
+            )
+
+    def move(self, to: CircuitState, *, clear: bool) -> None:
+        """An operator's move."""
+        with self.lock:
+            if clear:
+                self.core.clear()
+                self.last_failure_time = None
+            self.core.move(to, self.mono())
+            changes = self.core.drain()
+        if changes:
+            self.publish_changes(changes)
+
+    def publish_changes(self, changes: tuple[Transition, ...]) -> None:
+        at = self.last_change_time = self._clock.time()
+        for frm, to in changes:
+            log = _log.info if to.allows_calls or to is _HALF_OPEN else _log.warning
+            log(
+                "circuit breaker state changed",
+                breaker=self.name,
+                from_state=frm.value,
+                to_state=to.value,
+            )
+        bus = self._bus
+        if bus is None or not bus.wants(BreakerStateChanged):
+            return
+        for frm, to in changes:
+            bus.publish(BreakerStateChanged(self.name, frm, to, at))
+
+    # -- the steps of a call
+
+    @property
+    def timing(self) -> Any:
+        """What says whether a call must be timed (``.active``): always when the core
+        needs durations (slow calls), else while someone listens for call events."""
+        return _ALWAYS if self.core.needs_duration else self._watched
+
+    def enter(self) -> Token:
+        """A token for a call, without asking (or locking) when the core has a free permit."""
+        core = self.core
+        permit = core.free_permit
+        if permit is None:
+            return self.admit(self.mono())
+        if not (core.needs_duration or self._watched.active):
+            return permit
+        try:
+            return permit, self.mono()
+        except BaseException:
+            self.release(permit)
+            raise
+
+    def admit(self, now: float) -> Token:
+        """Ask the core; raise ``CircuitOpenError`` when it rejects."""
+        core = self.core
+        with self.lock:
+            answer = core.ask(now)
+            changes = core.drain()
+        if isinstance(answer, Rejected):
+            self.reject(answer)
+        try:
+            if changes:
+                self.publish_changes(changes)
+            if core.needs_duration or self._watched.active:
+                return answer, self.mono()
+        except BaseException:
+            self.release(answer)  # the call will not be made: free its slot
+            raise
+        return answer
+
+    def reject(self, rejected: Rejected) -> NoReturn:
+        bus = self._bus
+        if bus is not None and bus.wants(BreakerCallRejected):
+            bus.publish(BreakerCallRejected(self.name, rejected.retry_after))
+        raise CircuitOpenError(
+            f"Circuit breaker {self.name!r} is {rejected.state.value}; the call was not made.",
+            name=self.name,
+            retry_after=rejected.retry_after,
+        )
+
+    def release(self, token: Token) -> None:
+        """Hand a permit back without an outcome (counted as ignored; frees a trial slot)."""
+        permit, _ = _split(token)
+        with self.lock:
+            self.core.ignored(permit)
+
+    def counts(self, exc: BaseException) -> bool:
+        return isinstance(exc, self._expected) and not isinstance(exc, self._excluded)
+
+    def record_success(self, token: Token) -> tuple[Transition, ...]:
+        permit, start = _split(token)
+        core, lock = self.core, self.lock
+        lock.acquire()
+        try:
+            if start is None and core.quiet_success(permit):
+                return ()
+            told = False
+            try:
+                now = self.mono()
+                duration = 0.0 if start is None else now - start
+                core.succeeded(permit, now, duration)
+                told = True
+            finally:
+                if not told:  # the clock failed: the permit still goes back
+                    core.ignored(permit)
+            changes = core.drain()
+        finally:
+            lock.release()
+        if changes:
+            self.publish_changes(changes)
+        if start is not None:  # nobody listened when an untimed call began: counted, not reported
+            bus = self._bus
+            if bus is not None and bus.wants(BreakerCallSucceeded):
+                bus.publish(BreakerCallSucceeded(self.name, duration))
+        return changes
+
+    def record_failure(
+        self, token: Token, exc: BaseException, run: int | None
+    ) -> tuple[Transition, ...]:
+        if not self.counts(exc):
+            self.release(token)
+            return ()
+        permit, start = _split(token)
+        told = False
+        try:
+            now = self.mono()
+            duration = 0.0 if start is None else now - start
+            wall = self._clock.time()
+            with self.lock:
+                self.core.failed(permit, now, duration, run)
+                told = True
+                self.last_failure_time = wall
+                changes = self.core.drain()
+        finally:
+            if not told:
+                self.release(token)
+        if changes:
+            self.publish_changes(changes)
+        bus = self._bus
+        if bus is not None and bus.wants(BreakerCallFailed):
+            bus.publish(BreakerCallFailed(self.name, duration, type(exc).__qualname__))
+        return changes
+
+
+class _Always:
+    """An interest that is always active: every call is timed."""
+
+    __slots__ = ()
+    active = True
+
+
+_ALWAYS = _Always()
+
+
+class _AlwaysAsk:
+    """Where a shared breaker's wrappers look for a free permit: never one (the fleet decides)."""
+
+    __slots__ = ()
+    free_permit = None
+
+
+_ALWAYS_ASK = _AlwaysAsk()
+
+
+def _never_quiet(token: Any) -> bool:
+    return False
+
+
+# --------------------------------------------------------------------------- the breaker
+
+
 class CircuitBreaker:
     """A circuit breaker; see the module docstring for the behaviour.
 
@@ -634,7 +485,9 @@ class CircuitBreaker:
         sliding_window: :class:`CountWindow` / :class:`TimeWindow` for rate-based tripping.
         clock: time source (``ManualClock`` in tests).
         bus: event bus to publish ``Breaker*`` events on.
-        store: share the breaker with every worker using this name and store.
+        store: share the breaker with every worker using this name and store:
+            a sync ``Store`` (sync and async code), or an ``AsyncStore`` (async
+            code only; protecting a sync function raises ``InvalidArgumentError``).
         sync_interval: with ``store``, seconds between reads of the shared state.
         trial_timeout: with ``store``, how long a worker's claim on the trial call
             holds (default: ``max(recovery_timeout, 1)``); a trial that takes
@@ -643,24 +496,7 @@ class CircuitBreaker:
             ``get_all_circuit_breakers()``; ``register=False`` keeps it out.
     """
 
-    __slots__ = (
-        "__weakref__",
-        "_bus",
-        "_clock",
-        "_core",
-        "_excluded",
-        "_expected",
-        "_fleet",
-        "_last_change_time",
-        "_last_failure_time",
-        "_lock",
-        "_mono",
-        "_named",
-        "_next_sync",
-        "_plain",
-        "_watched",
-        "name",
-    )
+    __slots__ = ("__weakref__", "_fleet", "_local", "_named")
 
     def __init__(
         self,
@@ -675,7 +511,7 @@ class CircuitBreaker:
         sliding_window: CountWindow | TimeWindow | None = None,
         clock: Clock = system_clock,
         bus: EventBus | None = None,
-        store: Store | None = None,
+        store: Store | AsyncStore | None = None,
         sync_interval: float = 1.0,
         trial_timeout: float | None = None,
         register: bool = True,
@@ -696,32 +532,25 @@ class CircuitBreaker:
                 "recovery_timeout must be >= 0 seconds.",
                 context={"recovery_timeout": recovery_timeout},
             )
-        self._core = _BreakerCore(
+        core = BreakerCore(
             failure_threshold=failure_threshold,
             recovery_timeout=float(recovery_timeout),
             half_open_max_calls=half_open_max_calls,
             success_threshold=success_threshold,
             sliding_window=sliding_window,
         )
-        self._expected = exception_types("expected_exception", expected_exception)
-        self._excluded = exception_types("exclude", exclude, allow_empty=True) + _never_counted(
-            self._expected
+        expected = exception_types("expected_exception", expected_exception)
+        excluded = exception_types("exclude", exclude, allow_empty=True) + _never_counted(expected)
+        self._local = _LocalBreaker(
+            core,
+            name or "circuit_breaker",
+            expected=expected,
+            excluded=excluded,
+            clock=clock,
+            bus=bus,
         )
-        self.name = name or "circuit_breaker"
         self._named = name is not None
-        self._clock = clock
-        self._mono = clock.monotonic
-        self._bus = bus
-        # no slow-call detection: a call's duration matters only to call-event listeners
-        self._plain = self._core.slow_call_duration is None
-        self._watched = (
-            UNWATCHED if bus is None else bus.interest(BreakerCallSucceeded, BreakerCallFailed)
-        )
-        self._lock = threading.Lock()
-        self._last_failure_time: float | None = None
-        self._last_change_time: float | None = None
         self._fleet: _fleet.Fleet | None = None
-        self._next_sync = float("-inf")
         if store is not None:
             if not sync_interval >= 0 or not (trial_timeout is None or trial_timeout > 0):
                 raise InvalidArgumentError(
@@ -744,55 +573,42 @@ class CircuitBreaker:
             NAMED.add(name, self)
 
     def __repr__(self) -> str:
-        return f"CircuitBreaker(name={self.name!r}, state={self._core.state.value})"
+        return f"CircuitBreaker(name={self.name!r}, state={self.state.value})"
+
+    @property
+    def name(self) -> str:
+        """Shown in errors, events, logs and metrics."""
+        return self._local.name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._local.name = value
 
     # -- state and statistics
 
     @property
     def state(self) -> CircuitState:
         """The current state (OPEN stays OPEN until a call arrives after the timeout)."""
-        return self._core.state
+        return self._local.core.state
 
     @property
     def stats(self) -> CircuitBreakerStats:
         """A consistent snapshot of the statistics."""
-        with self._lock:
-            c = self._core
-            return CircuitBreakerStats(
-                state=c.state,
-                total_calls=c.total_calls,
-                success_count=c.success_count,
-                failure_count=c.failure_count,
-                ignored_count=c.ignored_count,
-                rejected_count=c.rejected_count,
-                slow_call_count=c.slow_call_count,
-                consecutive_failures=c.consecutive_failures,
-                state_changes=c.state_changes,
-                last_failure_time=self._last_failure_time,
-                last_state_change_time=self._last_change_time,
-            )
+        return self._local.stats()
 
     @property
     def retry_after(self) -> float | None:
         """Seconds until an OPEN breaker lets a trial call through; None in other states."""
-        with self._lock:
-            return self._core.seconds_until_trial(self._mono())
+        local = self._local
+        with local.lock:
+            return local.core.seconds_until_trial(local.mono())
 
     # -- manual control
 
-    def _move(self, to: CircuitState, *, clear_stats: bool = False) -> None:
-        with self._lock:
-            core = self._core
-            if clear_stats:
-                core.reset_counters()
-                core.reset_window()
-                self._last_failure_time = None
-            core.transition(to, self._mono())
-            changes = self._drain()
-        if changes:
-            self._publish_changes(changes)
+    def _move(self, to: CircuitState, *, clear: bool = False) -> None:
+        self._local.move(to, clear=clear)
         if self._fleet is not None:
-            self._fleet.forced(_OPERATOR_VALUES[to])
+            self._fleet.moved(to)
 
     def close(self) -> None:
         """Move to CLOSED now, keeping the lifetime statistics."""
@@ -800,261 +616,63 @@ class CircuitBreaker:
 
     def reset(self) -> None:
         """Move to CLOSED and clear every statistic (Resilience4j ``reset``)."""
-        self._move(_CLOSED, clear_stats=True)
+        self._move(_CLOSED, clear=True)
 
     def open(self) -> None:
         """Trip the breaker now, as if the threshold had been reached."""
-        self._move(_OPEN)
+        self._move(CircuitState.OPEN)
 
     def force_open(self) -> None:
         """Reject every call until ``close()``/``reset()`` (no automatic recovery)."""
-        self._move(_FORCED_OPEN)
+        self._move(CircuitState.FORCED_OPEN)
 
     def disable(self) -> None:
         """Let every call through and only record statistics, until ``close()``/``reset()``."""
-        self._move(_DISABLED)
+        self._move(CircuitState.DISABLED)
 
-    # -- the shared bookkeeping of both shells
+    # -- the hooks every wrapper and the guard use: sync and async drivers of one protocol
 
-    def _drain(self) -> list[tuple[CircuitState, CircuitState]] | None:
-        core = self._core
-        if not core.pending:
-            return None
-        changes = core.pending
-        core.pending = []
-        return changes
+    def _enter(self) -> Token:
+        fleet, local = self._fleet, self._local
+        if fleet is None:
+            return local.enter()
+        return fleet.run(fleet.enter(local, local.mono()))
 
-    def _publish_changes(self, changes: list[tuple[CircuitState, CircuitState]]) -> None:
-        at = self._last_change_time = self._clock.time()
-        for frm, to in changes:
-            log = _log.info if to.allows_calls or to is _HALF_OPEN else _log.warning
-            log(
-                "circuit breaker state changed",
-                breaker=self.name,
-                from_state=frm.value,
-                to_state=to.value,
-            )
-        bus = self._bus
-        if bus is None or not bus.wants(BreakerStateChanged):
-            return
-        for frm, to in changes:
-            bus.publish(BreakerStateChanged(self.name, frm, to, at))
+    async def _aenter(self) -> Token:
+        fleet, local = self._fleet, self._local
+        if fleet is None:
+            return local.enter()
+        return await fleet.arun(fleet.enter(local, local.mono()))
 
-    def _before(self) -> tuple[int, float]:
-        """Ask for a permit; raise CircuitOpenError when rejected. Returns (permit, start).
-
-        In CLOSED/DISABLED no bookkeeping is needed, so no lock is taken (see
-        :class:`_BreakerCore`); the one lock acquisition of a call is in ``_after_*``.
-        """
-        core = self._core
-        permit = core.generation
-        if not core.admits:
-            permit = self._permit()
-        if not (core.needs_duration or self._watched.active):
-            return permit, _UNTIMED
-        try:
-            return permit, self._mono()
-        except BaseException:
-            self._release(permit)
-            raise
-
-    def _release(self, permit: int) -> None:
-        """Hand a permit back without an outcome (counted as ignored; frees a trial slot)."""
-        with self._lock:
-            self._core.on_ignored(permit)
-
-    def _sync(self, fleet: _fleet.Fleet) -> None:
-        """Bring the local state machine in line with the fleet's shared verdict."""
-        self._next_sync = self._mono() + fleet.sync_interval
-        verdict = fleet.read()
-        if verdict.kind is _fleet.VerdictKind.UNKNOWN:
-            return
-        with self._lock:
-            self._apply(verdict)
-            changes = self._drain() if self._core.pending else None
-        if changes:
-            self._publish_changes(changes)
-
-    def _apply(self, verdict: _fleet.Verdict) -> None:
-        """Move the local state machine to what the fleet says (lock held)."""
-        core = self._core
-        now = self._mono()
-        kind = verdict.kind
-        if kind is _fleet.VerdictKind.OPEN or kind is _fleet.VerdictKind.TRIAL:
-            if core.state is not _OPEN:
-                core.transition(_OPEN, now)
-            core.opened_at = now + self._wait_for(verdict) - core.recovery_timeout
-        elif kind is _fleet.VerdictKind.FORCED_OPEN:
-            core.transition(_FORCED_OPEN, now)
-        elif kind is _fleet.VerdictKind.DISABLED:
-            core.transition(_DISABLED, now)
-        elif kind is _fleet.VerdictKind.CLOSED:
-            if core.state is not _HALF_OPEN:  # a local trial decides for itself
-                core.transition(_CLOSED, now)  # recovered elsewhere
-        elif core.state is _FORCED_OPEN or core.state is _DISABLED:
-            core.transition(_CLOSED, now)  # an operator cleared it elsewhere
-
-    def _claim_trial(self, fleet: _fleet.Fleet) -> None:
-        """Before this worker's OPEN breaker sends a trial: claim the fleet's one trial."""
-        core = self._core
-        if core.state is not _OPEN or core.seconds_until_trial(self._mono()) != 0.0:
-            return
-        verdict = fleet.claim_trial()
-        if verdict.kind is _fleet.VerdictKind.NONE:
-            return  # ours: core.before_call moves to HALF_OPEN and lets it through
-        with self._lock:  # another worker's trial or open period: wait for it
-            self._apply(verdict)
-            changes = self._drain() if core.pending else None
-            rejected = not core.state.allows_calls
-            if rejected:
-                core.rejected_count += 1
-        if changes:
-            self._publish_changes(changes)
-        if rejected:
-            self._reject(self._wait_for(verdict) if core.state is _OPEN else None)
-
-    def _wait_for(self, verdict: _fleet.Verdict) -> float:
-        """How long to stay OPEN for a shared verdict, by the store's clock.
-
-        An open period: until it ends. Another worker's trial: until its claim
-        expires, but asking again every ``sync_interval``, because the trial
-        usually ends (and closes the fleet) long before its claim would.
-        """
-        remaining = verdict.remaining if verdict.remaining is not None else 0.0
-        if verdict.kind is _fleet.VerdictKind.TRIAL:
-            assert self._fleet is not None
-            return min(remaining, self._fleet.sync_interval)
-        return remaining
-
-    def _reject(self, retry_after: float | None) -> None:
-        bus = self._bus
-        if bus is not None and bus.wants(BreakerCallRejected):
-            bus.publish(BreakerCallRejected(self.name, retry_after))
-        raise CircuitOpenError(
-            f"Circuit breaker {self.name!r} is {self._core.state.value}; the call was not made.",
-            name=self.name,
-            retry_after=retry_after,
-        )
-
-    def _share(self, changes: list[tuple[CircuitState, CircuitState]]) -> None:
-        """Tell the fleet about the transitions this worker's own calls caused."""
+    def _ok(self, token: Token) -> None:
         fleet = self._fleet
         if fleet is None:
-            return
-        for frm, to in changes:
-            if to is _OPEN and frm is _HALF_OPEN:
-                fleet.trial_failed()
-            elif to is _OPEN:
-                fleet.tripped()
-            elif to is _CLOSED and frm is _HALF_OPEN:
-                fleet.trial_succeeded()
+            self._local.record_success(token)
+        else:
+            fleet.run(fleet.succeeded(self._local, token))
 
-    def _permit(self) -> int:
-        core = self._core
-        if self._fleet is not None:
-            self._claim_trial(self._fleet)
-        with self._lock:
-            permit = core.before_call(self._mono() if core.needs_time else 0.0)
-            retry_after = core.retry_after
-            changes = self._drain() if core.pending else None
-        if changes:
-            try:
-                self._publish_changes(changes)
-                self._share(changes)
-            except BaseException:
-                if permit != REJECTED:
-                    self._release(permit)  # the call will not be made: free its slot
-                raise
-        if permit == REJECTED:
-            self._reject(retry_after)
-        return permit
-
-    def _after_success(self, token: tuple[int, float]) -> None:
-        permit, start = token
-        core = self._core
-        timed = start != _UNTIMED
-        told = False
-        lock = self._lock
-        lock.acquire()
-        try:
-            now = self._mono() if timed or core.needs_time else 0.0
-            duration = now - start if timed else 0.0
-            core.on_success(permit, now, duration)
-            told = True
-            changes = self._drain() if core.pending else None
-        finally:
-            if not told:  # the clock failed: the permit still goes back
-                core.on_ignored(permit)
-            lock.release()
-        if changes:
-            self._publish_changes(changes)
-            self._share(changes)
-        if not timed:
-            return  # nobody listened when the call began: counted, not reported
-        bus = self._bus
-        if bus is not None and bus.wants(BreakerCallSucceeded):
-            bus.publish(BreakerCallSucceeded(self.name, duration))
-
-    # -- a shared breaker adds a sync before and a count reset after; a local one
-    # -- pays nothing for the feature (``call`` picks the wrapper once)
-
-    def _before_shared(self) -> tuple[int, float]:
+    async def _aok(self, token: Token) -> None:
         fleet = self._fleet
-        assert fleet is not None
-        if self._mono() >= self._next_sync:
-            self._sync(fleet)
-        return self._before()
+        if fleet is None:
+            self._local.record_success(token)
+        else:
+            await fleet.arun(fleet.succeeded(self._local, token))
 
-    def _after_success_shared(self, token: tuple[int, float]) -> None:
-        self._after_success(token)
+    def _fail(self, token: Token, exc: BaseException) -> None:
         fleet = self._fleet
-        assert fleet is not None
-        if fleet.failures_dirty and self._core.state is _CLOSED:
-            fleet.record_success()
+        if fleet is None:
+            self._local.record_failure(token, exc, None)
+        else:
+            fleet.run(fleet.failed(self._local, token, exc))
 
-    def _hooks(
-        self,
-    ) -> tuple[Callable[[], tuple[int, float]], Callable[[tuple[int, float]], None]]:
-        """The (before, after_success) pair for this breaker: shared or local."""
-        if self._fleet is not None:
-            return self._before_shared, self._after_success_shared
-        return self._before, self._after_success
+    async def _afail(self, token: Token, exc: BaseException) -> None:
+        fleet = self._fleet
+        if fleet is None:
+            self._local.record_failure(token, exc, None)
+        else:
+            await fleet.arun(fleet.failed(self._local, token, exc))
 
-    def _after_exception(self, token: tuple[int, float], exc: BaseException) -> None:
-        permit, start = token
-        core = self._core
-        if not isinstance(exc, self._expected) or isinstance(exc, self._excluded):
-            self._release(permit)
-            return
-        # Whatever fails in the bookkeeping below (a clock, a store), the permit
-        # goes back: a half-open trial slot must never be lost.
-        told = False
-        try:
-            now = self._mono()
-            duration = 0.0 if start == _UNTIMED else now - start
-            wall = self._clock.time()
-            fleet_failures = None
-            if self._fleet is not None and core.window is None and core.state is _CLOSED:
-                fleet_failures = self._fleet.record_failure()  # store I/O: never under the lock
-            with self._lock:
-                if fleet_failures is not None and permit == core.generation:
-                    # the fleet's run of failures (of which this one is the last) is the count
-                    core.consecutive_failures = fleet_failures - 1
-                core.on_failure(permit, now, duration)
-                told = True
-                self._last_failure_time = wall
-                changes = self._drain() if core.pending else None
-        finally:
-            if not told:
-                self._release(permit)
-        if changes:
-            self._publish_changes(changes)
-            self._share(changes)
-        bus = self._bus
-        if bus is not None and bus.wants(BreakerCallFailed):
-            bus.publish(BreakerCallFailed(self.name, duration, type(exc).__qualname__))
-
-    # -- the shells
+    # -- wrapping
 
     def call(self, func: Callable[P, R]) -> Callable[P, R]:
         """Wrap ``func`` so every call goes through the breaker.
@@ -1062,221 +680,17 @@ class CircuitBreaker:
         Usable as a decorator: ``@breaker.call`` (seed) or ``@breaker``. What
         ``func`` is (sync, ``async def`` or an object with an async
         ``__call__``, or a sync or async generator function) is decided here,
-        once; see :meth:`_generator_wrapper` for generators.
+        once; see :func:`_protect`.
         """
         if not self._named:
             self.name = getattr(func, "__qualname__", self.name)
             self._named = True
         kind = call_kind(func)
-        if kind.is_generator:
-            before, after_success = self._hooks()
-            return self._generator_wrapper(func, kind, before, after_success)
-        if self._fleet is not None:
-            return self._wrapper(func, kind, self._before_shared, self._after_success_shared)
-        general = self._wrapper(func, kind, self._before, self._after_success)
-        if not self._plain:
-            return general
-        return self._plain_wrapper(func, kind, general)
-
-    def _wrapper(
-        self,
-        func: Callable[P, R],
-        kind: CallKind,
-        before: Callable[[], tuple[int, float]],
-        after_success: Callable[[tuple[int, float]], None],
-    ) -> Callable[P, R]:
-        """Wrap ``func`` with a (before, after_success) pair of hooks."""
-        after_exception = self._after_exception
-        if kind is CallKind.ASYNC:
-            afunc = cast(Callable[..., Awaitable[Any]], func)
-
-            @wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                token = before()
-                try:
-                    result = await afunc(*args, **kwargs)
-                except BaseException as exc:
-                    after_exception(token, exc)
-                    raise
-                after_success(token)
-                return result
-
-            async_wrapper.__dict__["breaker"] = self
-            return cast(Callable[P, R], async_wrapper)
-
-        @wraps(func)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            token = before()
-            try:
-                result = func(*args, **kwargs)
-            except BaseException as exc:
-                after_exception(token, exc)
-                raise
-            after_success(token)
-            return result
-
-        wrapper.__dict__["breaker"] = self
-        return wrapper
+        if self._fleet is not None and (kind is CallKind.SYNC or kind is CallKind.GENERATOR):
+            self._fleet.refuse_sync(f"the {kind.value} {self.name!r}")
+        return _protect(self, func, kind)
 
     __call__ = call
-
-    def _generator_wrapper(
-        self,
-        func: Callable[P, R],
-        kind: CallKind,
-        before: Callable[[], tuple[int, float]],
-        after_success: Callable[[tuple[int, float]], None],
-    ) -> Callable[P, R]:
-        """Protect the *iteration* of a sync or async generator function (as pybreaker does).
-
-        The wrapper is a generator function of the same kind. Its first
-        ``next()`` (or ``__anext__``) asks for the permit, so creating a
-        generator costs nothing and a rejection raises ``CircuitOpenError``
-        there; the permit (a half-open trial slot included) is held until the
-        generator ends. Running to the end is a success; an exception raised
-        while iterating is a failure if ``expected_exception`` says so; a
-        generator closed early (``close()``/``aclose()``, a ``break``, garbage
-        collection: ``GeneratorExit``) is neither, and frees its slot.
-        ``send``/``throw`` are passed on to the wrapped generator.
-        """
-        if kind is CallKind.ASYNC_GENERATOR:
-            return self._async_generator_wrapper(func, before, after_success)
-        after_exception, release = self._after_exception, self._release
-        gen_func = cast(Callable[..., Generator[Any, Any, Any]], func)
-
-        @wraps(func)
-        def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-            token = before()
-            try:
-                result = yield from gen_func(*args, **kwargs)
-            except GeneratorExit:
-                release(token[0])
-                raise
-            except BaseException as exc:
-                after_exception(token, exc)
-                raise
-            after_success(token)
-            return result
-
-        gen_wrapper.__dict__["breaker"] = self
-        return cast(Callable[P, R], gen_wrapper)
-
-    def _async_generator_wrapper(
-        self,
-        func: Callable[P, R],
-        before: Callable[[], tuple[int, float]],
-        after_success: Callable[[tuple[int, float]], None],
-    ) -> Callable[P, R]:
-        """The async half of :meth:`_generator_wrapper` (delegates by hand: no ``yield from``)."""
-        after_exception, release = self._after_exception, self._release
-        agen_func = cast(Callable[..., AsyncGenerator[Any, Any]], func)
-
-        @wraps(func)
-        async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-            token = before()
-            try:
-                agen = agen_func(*args, **kwargs)
-                sent: Any = None
-                thrown: BaseException | None = None
-                while True:
-                    try:
-                        if thrown is None:
-                            item = await agen.asend(sent)
-                        else:
-                            item = await agen.athrow(thrown)
-                    except StopAsyncIteration:
-                        break
-                    sent, thrown = None, None
-                    try:
-                        sent = yield item
-                    except GeneratorExit:
-                        raise
-                    except BaseException as exc:  # noqa: BLE001 - the consumer threw it in: pass it on
-                        thrown = exc
-            except GeneratorExit:
-                try:
-                    await agen.aclose()
-                finally:
-                    release(token[0])
-                raise
-            except BaseException as exc:
-                after_exception(token, exc)
-                raise
-            after_success(token)
-
-        agen_wrapper.__dict__["breaker"] = self
-        return cast(Callable[P, R], agen_wrapper)
-
-    def _plain_wrapper(
-        self, func: Callable[P, R], kind: CallKind, general: Callable[P, R]
-    ) -> Callable[P, R]:
-        """The wrappers of a local breaker whose call durations nobody needs.
-
-        This is the most common breaker and the one whose overhead users feel
-        (pybreaker's decorator is the alternative), so a call costs the wrapper
-        plus one small closure: a CLOSED/DISABLED breaker admits without the
-        lock (see :class:`_BreakerCore`), and a success whose permit is current
-        in CLOSED without a window is exactly what ``_BreakerCore.on_success``
-        does in that case: count it and end the run of failures. Anything else
-        goes through ``_after_success`` with an untimed token. While someone
-        listens for call events (``self._watched``, kept current by the bus),
-        calls take ``general`` instead, which times them. The sync and async
-        wrappers differ only in the ``await``.
-        """
-        core, lock, after_exception = self._core, self._lock, self._after_exception
-        permit_for, after_success, watched = self._permit, self._after_success, self._watched
-
-        def succeeded(permit: int) -> None:
-            lock.acquire()
-            try:
-                plain = permit == core.generation and core.state is _CLOSED and core.window is None
-                if plain:
-                    core.success_count += 1
-                    core.consecutive_failures = 0
-            finally:
-                lock.release()
-            if not plain:
-                after_success((permit, _UNTIMED))
-
-        if kind is CallKind.ASYNC:
-            afunc = cast(Callable[..., Awaitable[Any]], func)
-            ageneral = cast(Callable[..., Awaitable[Any]], general)
-
-            @wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                if watched.active:
-                    return await ageneral(*args, **kwargs)
-                permit = core.generation
-                if not core.admits:
-                    permit = permit_for()
-                try:
-                    result = await afunc(*args, **kwargs)
-                except BaseException as exc:
-                    after_exception((permit, _UNTIMED), exc)
-                    raise
-                succeeded(permit)
-                return result
-
-            async_wrapper.__dict__["breaker"] = self
-            return cast(Callable[P, R], async_wrapper)
-
-        @wraps(func)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            if watched.active:
-                return general(*args, **kwargs)
-            permit = core.generation
-            if not core.admits:
-                permit = permit_for()
-            try:
-                result = func(*args, **kwargs)
-            except BaseException as exc:
-                after_exception((permit, _UNTIMED), exc)
-                raise
-            succeeded(permit)
-            return result
-
-        wrapper.__dict__["breaker"] = self
-        return wrapper
 
     def guard(self) -> _Guard:
         """A context manager protecting a block: ``with breaker.guard(): ...``.
@@ -1292,17 +706,209 @@ NAMED: Catalog[CircuitBreaker] = Catalog("circuit breaker")
 instance ``get_all_circuit_breakers()`` lists; ``set_default_registry(None)`` clears it."""
 
 
+class _Hooks:
+    """What a wrapper of ``breaker`` calls, looked up once when it decorates.
+
+    ``ready.free_permit`` and ``quiet`` (under ``acquire``/``release``) are the
+    common call's shortcuts (see the module docstring), taken unless the call
+    must be timed (``timing.active``); a shared breaker has neither, so its
+    fleet is asked every time. The rest are the protocol's
+    steps, each with a sync and an async driver.
+    """
+
+    __slots__ = (
+        "acquire",
+        "aenter",
+        "afail",
+        "aok",
+        "drop",
+        "enter",
+        "fail",
+        "ok",
+        "quiet",
+        "ready",
+        "release",
+        "timing",
+    )
+
+    def __init__(self, breaker: CircuitBreaker) -> None:
+        local = breaker._local
+        shared = breaker._fleet is not None
+        self.ready: Any = _ALWAYS_ASK if shared else local.core
+        self.quiet: Callable[[Any], bool] = _never_quiet if shared else local.core.quiet_success
+        self.acquire, self.release = local.lock.acquire, local.lock.release
+        self.timing = local.timing
+        self.enter, self.ok, self.fail = breaker._enter, breaker._ok, breaker._fail
+        self.aenter, self.aok, self.afail = breaker._aenter, breaker._aok, breaker._afail
+        self.drop = local.release
+
+
+def _protect(breaker: CircuitBreaker, func: Callable[P, R], kind: CallKind) -> Callable[P, R]:
+    """The one wrapper factory: ``func`` wrapped by ``breaker``, as a callable of the same kind.
+
+    Every kind runs the same protocol (:class:`_Hooks`): a token before the
+    call, then exactly one of success (``ok``), failure or ignored (``fail``
+    decides by the exception) or, for a generator closed early, ``drop``. The
+    kinds differ only in how they call ``func`` (plain, ``await``, ``yield
+    from``, and its async twin by hand) and in which driver runs the steps.
+    The sync and async wrappers start from the core's ``free_permit`` and
+    settle a quiet success under the lock inline: that is the common call, and
+    those few lines are all it costs.
+
+    Generators: the wrapper is a generator function of the same kind. Its
+    first ``next()`` (or ``__anext__``) asks for the permit, so creating a
+    generator costs nothing and a rejection raises ``CircuitOpenError``
+    there; the permit (a half-open trial slot included) is held until the
+    generator ends. Running to the end is a success; an exception raised
+    while iterating is a failure if ``expected_exception`` says so; a
+    generator closed early (``close()``/``aclose()``, a ``break``, garbage
+    collection: ``GeneratorExit``) is neither, and frees its slot.
+    ``send``/``throw`` are passed on to the wrapped generator.
+    """
+    protected = _SHELLS[kind](func, _Hooks(breaker))
+    protected.__dict__["breaker"] = breaker
+    return cast(Callable[P, R], protected)
+
+
+def _function_shell(func: Callable[..., Any], h: _Hooks) -> Callable[..., Any]:
+    ready, timing, enter, ok, fail = h.ready, h.timing, h.enter, h.ok, h.fail
+    acquire, release, quiet = h.acquire, h.release, h.quiet
+
+    @wraps(func)
+    def protected(*args: Any, **kwargs: Any) -> Any:
+        token = ready.free_permit
+        if token is None or timing.active:
+            token = enter()
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as exc:
+            fail(token, exc)
+            raise
+        acquire()
+        try:
+            settled = quiet(token)
+        finally:
+            release()
+        if not settled:
+            ok(token)
+        return result
+
+    return protected
+
+
+def _coroutine_shell(func: Callable[..., Any], h: _Hooks) -> Callable[..., Any]:
+    ready, timing, aenter, aok, afail = h.ready, h.timing, h.aenter, h.aok, h.afail
+    acquire, release, quiet = h.acquire, h.release, h.quiet
+    afunc = cast(Callable[..., Awaitable[Any]], func)
+
+    @wraps(func)
+    async def protected(*args: Any, **kwargs: Any) -> Any:
+        token = ready.free_permit
+        if token is None or timing.active:
+            token = await aenter()
+        try:
+            result = await afunc(*args, **kwargs)
+        except BaseException as exc:
+            await afail(token, exc)
+            raise
+        acquire()
+        try:
+            settled = quiet(token)
+        finally:
+            release()
+        if not settled:
+            await aok(token)
+        return result
+
+    return protected
+
+
+def _generator_shell(func: Callable[..., Any], h: _Hooks) -> Callable[..., Any]:
+    enter, ok, fail, drop = h.enter, h.ok, h.fail, h.drop
+    gen_func = cast(Callable[..., Generator[Any, Any, Any]], func)
+
+    @wraps(func)
+    def protected(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        token = enter()
+        try:
+            result = yield from gen_func(*args, **kwargs)
+        except GeneratorExit:
+            drop(token)
+            raise
+        except BaseException as exc:
+            fail(token, exc)
+            raise
+        ok(token)
+        return result
+
+    return protected
+
+
+def _async_generator_shell(func: Callable[..., Any], h: _Hooks) -> Callable[..., Any]:
+    aenter, aok, afail, drop = h.aenter, h.aok, h.afail, h.drop
+    agen_func = cast(Callable[..., AsyncGenerator[Any, Any]], func)
+
+    @wraps(func)
+    async def protected(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        token = await aenter()
+        try:
+            agen = agen_func(*args, **kwargs)
+            sent: Any = None
+            thrown: BaseException | None = None
+            while True:  # ``yield from`` by hand: async generators have none
+                try:
+                    if thrown is None:
+                        item = await agen.asend(sent)
+                    else:
+                        item = await agen.athrow(thrown)
+                except StopAsyncIteration:
+                    break
+                sent, thrown = None, None
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - the consumer threw it in: pass it on
+                    thrown = exc
+        except GeneratorExit:
+            try:
+                await agen.aclose()
+            finally:
+                drop(token)
+            raise
+        except BaseException as exc:
+            await afail(token, exc)
+            raise
+        await aok(token)
+
+    return protected
+
+
+_SHELLS: dict[CallKind, Callable[[Callable[..., Any], _Hooks], Callable[..., Any]]] = {
+    CallKind.SYNC: _function_shell,
+    CallKind.ASYNC: _coroutine_shell,
+    CallKind.GENERATOR: _generator_shell,
+    CallKind.ASYNC_GENERATOR: _async_generator_shell,
+}
+
+
 class _Guard:
-    __slots__ = ("_after", "_breaker", "_token")
+    """``with breaker.guard():`` / ``async with breaker.guard():``: the same hooks as a wrapper."""
+
+    __slots__ = ("_breaker", "_token")
 
     def __init__(self, breaker: CircuitBreaker) -> None:
         self._breaker = breaker
-        self._token: tuple[int, float] | None = None
-        self._after: Callable[[tuple[int, float]], None] | None = None
+        self._token: Token | None = None
+
+    def _take(self) -> Token:
+        token = self._token
+        assert token is not None, "guard exited without being entered"
+        self._token = None
+        return token
 
     def __enter__(self) -> CircuitBreaker:
-        before, self._after = self._breaker._hooks()  # the exit pairs with this entry
-        self._token = before()
+        self._token = self._breaker._enter()
         return self._breaker
 
     def __exit__(
@@ -1311,17 +917,15 @@ class _Guard:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        token = self._token
-        assert token is not None, "guard exited without being entered"
-        self._token = None
+        token = self._take()
         if exc is None:
-            assert self._after is not None
-            self._after(token)
+            self._breaker._ok(token)
         else:
-            self._breaker._after_exception(token, exc)
+            self._breaker._fail(token, exc)
 
     async def __aenter__(self) -> CircuitBreaker:
-        return self.__enter__()
+        self._token = await self._breaker._aenter()
+        return self._breaker
 
     async def __aexit__(
         self,
@@ -1329,7 +933,11 @@ class _Guard:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.__exit__(exc_type, exc, tb)
+        token = self._take()
+        if exc is None:
+            await self._breaker._aok(token)
+        else:
+            await self._breaker._afail(token, exc)
 
 
 def circuit_breaker(
