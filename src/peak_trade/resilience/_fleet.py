@@ -415,23 +415,25 @@ class Fleet:
             self._ok()
 
     def moved(self, to: CircuitState) -> None:
-        """Share an operator's move now (sync store), or as soon as the event loop can (async).
+        """Share an operator's move: at once, without ever blocking a running event loop.
 
-        With an async store the write is queued: a task sends it at once when
-        the move happens on a running event loop; otherwise the breaker's next
-        async call sends it before anything else.
+        On a running event loop the write is sent by a task (a sync store's
+        call runs in a worker thread). Elsewhere a sync store is written
+        directly; an async store cannot be, so the write waits for the
+        breaker's next call, which sends it before anything else.
         """
-        if not self._async:
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None and not self._async:
             drive(self.store, self.operator(to))  # type: ignore[arg-type]
             return
         self._pending = to
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no loop in this thread: the next async call sends it
-        task: asyncio.Task[None] = loop.create_task(self._send_pending())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if loop is not None:
+            task: asyncio.Task[None] = loop.create_task(self._send_pending())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _send_pending(self) -> None:
         await self.arun(self._flush())

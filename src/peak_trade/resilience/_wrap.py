@@ -35,6 +35,7 @@ from peak_trade.errors import InvalidArgumentError
 __all__ = [
     "CallKind",
     "call_kind",
+    "describe",
     "exception_types",
     "is_async",
     "refuse_generators",
@@ -91,7 +92,8 @@ def is_async(func: Callable[..., Any]) -> bool:
     return call_kind(func) is CallKind.ASYNC
 
 
-def _describe(func: Callable[..., Any]) -> str:
+def describe(func: Callable[..., Any]) -> str:
+    """How an error message names ``func``: its qualified name, else its ``repr``."""
     return str(getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or func)
 
 
@@ -100,7 +102,7 @@ def refuse_generators(func: Callable[..., Any], pattern: str, kind: CallKind | N
     kind = kind if kind is not None else call_kind(func)
     if not kind.is_generator:
         return
-    name = _describe(func)
+    name = describe(func)
     raise InvalidArgumentError(
         f"{pattern} cannot protect the {kind.value} {name!r}: calling it only creates "
         "the generator, and the work runs later, while it is iterated, unprotected.",

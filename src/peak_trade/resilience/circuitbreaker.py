@@ -147,7 +147,7 @@ from peak_trade.resilience._events import (
     BreakerStateChanged,
 )
 from peak_trade.resilience._windows import CountWindow, TimeWindow
-from peak_trade.resilience._wrap import CallKind, call_kind, exception_types, wraps
+from peak_trade.resilience._wrap import CallKind, call_kind, describe, exception_types, wraps
 
 if TYPE_CHECKING:
     from peak_trade.store import Store
@@ -687,7 +687,7 @@ class CircuitBreaker:
             self._named = True
         kind = call_kind(func)
         if self._fleet is not None and (kind is CallKind.SYNC or kind is CallKind.GENERATOR):
-            self._fleet.refuse_sync(f"the {kind.value} {self.name!r}")
+            self._fleet.refuse_sync(f"the {kind.value} {describe(func)!r}")
         return _protect(self, func, kind)
 
     __call__ = call
