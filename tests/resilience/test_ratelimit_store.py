@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import signal
 import threading
+import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -140,6 +142,64 @@ def test_blocking_acquire_waits_on_the_clock_exactly_as_long_as_needed(
     b.acquire_or_raise(cost=2, timeout=1.0)  # waits the missing half token, then takes both
     assert timed_case.clock.sleeps == [pytest.approx(1.0), pytest.approx(0.5)]
     assert a.tokens() == pytest.approx(0.0)
+
+
+# --------------------------------------------------------------------------- real processes
+
+FORK = multiprocessing.get_context("fork")
+PROCESSES = 6
+
+
+def _fleet_worker(queue: Any, index: int, url: str, namespace: str, burst: int) -> None:
+    """One process of the fleet: even ones decide through the sync driver on a ``Store``,
+    odd ones through the async driver on an ``AsyncStore``; 20 attempts each."""
+    kwargs: dict[str, Any] = {"burst": burst, "name": "fleet", "register": False}
+    try:
+        if index % 2 == 0:
+            with store_from_url(url, namespace=namespace) as store:
+                limiter = RateLimiter(burst, 10**6, store=store, **kwargs)
+                queue.put((index, sum(limiter.acquire() for _ in range(20))))
+        else:
+
+            async def main() -> int:
+                async with await async_store_from_url(url, namespace=namespace) as store:
+                    limiter = RateLimiter(burst, 10**6, store=store, **kwargs)
+                    return sum([await limiter.aacquire() for _ in range(20)])
+
+            queue.put((index, asyncio.run(main())))
+    except BaseException:
+        queue.put((index, traceback.format_exc()))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def test_sync_and_async_processes_share_one_budget(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'fleet.db'}"
+        if backend == "sqlite"
+        else str(request.getfixturevalue("redis_url"))
+    )
+    namespace, burst = f"t-fleet-{os.getpid()}-{backend}-{id(request)}", 50
+    queue = FORK.Queue()
+    procs = [
+        FORK.Process(target=_fleet_worker, args=(queue, i, url, namespace, burst), daemon=True)
+        for i in range(PROCESSES)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        results = dict(queue.get(timeout=90) for _ in procs)
+    finally:
+        for proc in procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    failures = [r for r in results.values() if isinstance(r, str)]
+    assert not failures, failures[0]
+    assert sum(results.values()) == burst  # 120 attempts, one bucket of 50, refill ~0
+    assert all(proc.exitcode == 0 for proc in procs)
 
 
 # --------------------------------------------------------------------------- async never blocks
