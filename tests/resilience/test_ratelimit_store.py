@@ -334,6 +334,36 @@ def test_sync_calls_on_an_async_store_are_refused_with_a_way_out() -> None:
     assert asyncio.run(limiter.atokens_available()) == pytest.approx(2.0)
 
 
+class PlainMethodsAsyncStore:
+    """An ``AsyncStore`` whose primitives are plain methods returning awaitables."""
+
+    def __init__(self, inner: AsyncStore) -> None:
+        self.inner, self.url, self.namespace = inner, inner.url, inner.namespace
+
+    def take_tokens(self, key: str, rate: float, burst: int, cost: int = 1) -> Any:
+        return self.inner.take_tokens(key, rate, burst, cost)
+
+    def tokens_available(self, key: str, rate: float, burst: int) -> Any:
+        return self.inner.tokens_available(key, rate, burst)
+
+    async def __aenter__(self) -> PlainMethodsAsyncStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def test_an_async_store_is_known_by_its_async_context_manager_too() -> None:
+    store = PlainMethodsAsyncStore(AsyncStoreAdapter(MemoryStore(clock=ManualClock())))
+    limiter = RateLimiter(1, 1.0, store=store, clock=ManualClock())  # type: ignore[arg-type]
+    assert limiter.async_only
+
+    async def main() -> list[bool]:
+        return [await limiter.aacquire(), await limiter.aacquire()]
+
+    assert asyncio.run(main()) == [True, False]
+
+
 def test_a_store_that_is_neither_is_refused_at_construction() -> None:
     with pytest.raises(InvalidArgumentError, match="store"):
         RateLimiter(1, 1.0, store=object())  # type: ignore[arg-type]

@@ -192,7 +192,8 @@ def _is_async_store(store: object) -> bool:
     """True for an ``AsyncStore``, False for a ``Store``; anything else is refused."""
     take = getattr(store, "take_tokens", None)
     if callable(take) and callable(getattr(store, "tokens_available", None)):
-        return inspect.iscoroutinefunction(take)
+        # async primitives, or an async context manager (AsyncStore) rather than a sync one
+        return inspect.iscoroutinefunction(take) or hasattr(type(store), "__aenter__")
     raise InvalidArgumentError(
         f"A rate limiter's store must be a Store or an AsyncStore; got {store!r}.",
         hint="Pass store=store_from_url(url) (or await async_store_from_url(url) for "
