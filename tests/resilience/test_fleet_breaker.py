@@ -168,6 +168,25 @@ def test_exactly_one_worker_sends_the_trial_and_its_success_closes_all(
     assert [w.breaker.stats.success_count for w in (a, b, c)] == [1, 1, 1]
 
 
+def test_a_worker_that_slept_through_the_recovery_closes_too(
+    store: MemoryStore, clock: ManualClock
+) -> None:
+    """The fleet recovered while b made no call: b's next call is a CLOSED call, not a trial."""
+    a, b = Worker(store, clock), Worker(store, clock)
+    a.fail(3)
+    clock.advance(1.0)
+    with pytest.raises(CircuitOpenError):
+        b()  # b follows the fleet: open
+    clock.advance(10.0)
+    assert a() == "ok"  # a's trial closes the fleet
+    clock.advance(60.0)  # b is idle for a minute
+    b.fail(1)  # one failure of three: the fleet stays closed
+    assert b.state is CircuitState.CLOSED
+    clock.advance(1.0)
+    assert a() == "ok"
+    assert a.state is CircuitState.CLOSED
+
+
 def test_a_failed_trial_opens_the_fleet_again(store: MemoryStore, clock: ManualClock) -> None:
     a, b = Worker(store, clock), Worker(store, clock)
     a.fail(3)

@@ -13,8 +13,9 @@ things through two keys of the store:
     (absent)        -                      closed, or the open period ended
     ``open``        ``recovery_timeout``   open; a trial is due when it expires
     ``trial:<id>``  ``trial_timeout``      worker ``<id>`` runs the one trial
-    ``closed``      ``closed_notice``      a trial succeeded, or an operator
-                                           closed it: close, everyone
+    ``closed``      none                   a trial succeeded, or an operator
+                                           closed it: close, everyone (until
+                                           the next trip)
     ``forced``      none                   forced open by an operator
     ``disabled``    none                   disabled by an operator
     ==============  =====================  ====================================
@@ -37,9 +38,12 @@ What each worker does:
 * **Trial**: when the open period ends, the worker claims the trial with
   ``set_if_absent(trial:<id>)``: exactly one worker of the fleet sends the
   trial call; the others keep rejecting (``retry_after`` = the claim's TTL).
-  The trial's success replaces the claim with ``closed`` for a while
-  (compare-and-set: only the owner), which closes every worker's breaker at
-  its next sync or trial claim; its failure replaces it with ``open``.
+  The trial's success replaces the claim with ``closed`` (compare-and-set:
+  only the owner), which closes every worker's breaker at its next sync or
+  trial claim, however long it was idle; its failure replaces it with
+  ``open``. (``closed`` stays until the next trip: an expiring notice let a
+  worker that made no call while it lasted find the record absent, send a
+  trial of its own, and reopen the whole fleet when that one call failed.)
 * **Operator actions** (``force_open``, ``disable``, ``open``, ``close``,
   ``reset``) are written for the whole fleet.
 
@@ -260,7 +264,6 @@ class Fleet:
         "_key",
         "_pending",
         "_tasks",
-        "closed_notice",
         "failures_dirty",
         "next_sync",
         "recovery_timeout",
@@ -287,7 +290,6 @@ class Fleet:
         self.recovery_timeout = recovery_timeout
         self.sync_interval = sync_interval
         self.trial_timeout = trial_timeout
-        self.closed_notice = max(2.0 * sync_interval, 1.0)
         self.token = _TRIAL + secrets.token_hex(8).encode()
         self.failures_dirty = False
         self.next_sync = float("-inf")
@@ -401,7 +403,7 @@ class Fleet:
         """An operator moved the breaker to ``to``: the same for everyone."""
         try:
             if to is CircuitState.CLOSED:  # close/reset: tell every worker, like a successful trial
-                yield StoreCall("set", (self._key, _CLOSED, self.closed_notice))
+                yield StoreCall("set", (self._key, _CLOSED, None))
                 yield from self._reset_failures()
             elif to is CircuitState.OPEN:
                 yield StoreCall("set", (self._key, _OPEN, self.recovery_timeout))
@@ -557,7 +559,7 @@ class Fleet:
 
     def _trial_succeeded(self) -> Steps[None]:
         """Our trial succeeded: tell the fleet (only if the claim is still ours)."""
-        yield StoreCall("compare_and_set", (self._key, self.token, _CLOSED, self.closed_notice))
+        yield StoreCall("compare_and_set", (self._key, self.token, _CLOSED, None))
         yield from self._reset_failures()
 
     def _reset_failures(self) -> Steps[None]:
