@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import os
 import signal
 import threading
-import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from killable_redis import KillableRedis
+from store_doubles import AwaitRecordingStore, ThreadRecordingStore
 
 from peak_trade.clock import ManualClock
 from peak_trade.config import load_settings
@@ -32,7 +31,8 @@ from peak_trade.resilience import ResilienceRegistry, with_resilience
 from peak_trade.resilience.ratelimit import RateLimiter
 from peak_trade.store import MemoryStore, Store, store_from_url
 from peak_trade.store.aio import AsyncStore, AsyncStoreAdapter, async_store_from_url
-from store.conftest import StoreCase, store_case, timed_case  # noqa: F401 - the contract's fixtures
+from store.conftest import StoreCase, store_case, timed_case, unique_namespace  # noqa: F401
+from store.test_concurrency import run_workers, shared_url  # noqa: F401 - a real-process harness
 
 T = TypeVar("T")
 
@@ -146,102 +146,36 @@ def test_blocking_acquire_waits_on_the_clock_exactly_as_long_as_needed(
 
 # --------------------------------------------------------------------------- real processes
 
-FORK = multiprocessing.get_context("fork")
-PROCESSES = 6
 
-
-def _fleet_worker(queue: Any, index: int, url: str, namespace: str, burst: int) -> None:
-    """One process of the fleet: even ones decide through the sync driver on a ``Store``,
-    odd ones through the async driver on an ``AsyncStore``; 20 attempts each."""
+def _half_sync_half_async(url: str, namespace: str, burst: int) -> Callable[[Store, int], int]:
+    """20 attempts per process: even ones through the sync driver on the ``Store`` the
+    harness opened, odd ones through the async driver on an ``AsyncStore`` of their own."""
     kwargs: dict[str, Any] = {"burst": burst, "name": "fleet", "register": False}
-    try:
+
+    def work(store: Store, index: int) -> int:
         if index % 2 == 0:
-            with store_from_url(url, namespace=namespace) as store:
-                limiter = RateLimiter(burst, 10**6, store=store, **kwargs)
-                queue.put((index, sum(limiter.acquire() for _ in range(20))))
-        else:
+            limiter = RateLimiter(burst, 10**6, store=store, **kwargs)
+            return sum(limiter.acquire() for _ in range(20))
 
-            async def main() -> int:
-                async with await async_store_from_url(url, namespace=namespace) as store:
-                    limiter = RateLimiter(burst, 10**6, store=store, **kwargs)
-                    return sum([await limiter.aacquire() for _ in range(20)])
+        async def main() -> int:
+            async with await async_store_from_url(url, namespace=namespace) as astore:
+                limiter = RateLimiter(burst, 10**6, store=astore, **kwargs)
+                return sum([await limiter.aacquire() for _ in range(20)])
 
-            queue.put((index, asyncio.run(main())))
-    except BaseException:
-        queue.put((index, traceback.format_exc()))
+        return asyncio.run(main())
+
+    return work
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
-def test_sync_and_async_processes_share_one_budget(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    url = (
-        f"sqlite:///{tmp_path / 'fleet.db'}"
-        if backend == "sqlite"
-        else str(request.getfixturevalue("redis_url"))
+def test_sync_and_async_processes_share_one_budget(shared_url: str) -> None:  # noqa: F811
+    namespace, burst = unique_namespace(), 50
+    granted = run_workers(
+        shared_url, namespace, _half_sync_half_async(shared_url, namespace, burst)
     )
-    namespace, burst = f"t-fleet-{os.getpid()}-{backend}-{id(request)}", 50
-    queue = FORK.Queue()
-    procs = [
-        FORK.Process(target=_fleet_worker, args=(queue, i, url, namespace, burst), daemon=True)
-        for i in range(PROCESSES)
-    ]
-    for proc in procs:
-        proc.start()
-    try:
-        results = dict(queue.get(timeout=90) for _ in procs)
-    finally:
-        for proc in procs:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-    failures = [r for r in results.values() if isinstance(r, str)]
-    assert not failures, failures[0]
-    assert sum(results.values()) == burst  # 120 attempts, one bucket of 50, refill ~0
-    assert all(proc.exitcode == 0 for proc in procs)
+    assert sum(granted) == burst  # 8 x 20 attempts, one bucket of 50, refill ~0
 
 
 # --------------------------------------------------------------------------- async never blocks
-
-
-class ThreadRecordingStore:
-    """A real sync store that records the thread every primitive runs on."""
-
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-        self.url = inner.url
-        self.namespace = inner.namespace
-        self.calls: list[tuple[str, int]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self.inner, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            self.calls.append((name, threading.get_ident()))
-            return method(*args, **kwargs)
-
-        return call
-
-
-class AwaitRecordingStore:
-    """A real ``AsyncStore`` that records every primitive and whether it was awaited."""
-
-    def __init__(self, inner: AsyncStore) -> None:
-        self.inner = inner
-        self.url = inner.url
-        self.namespace = inner.namespace
-        self.awaited: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self.inner, name)
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            result = await method(*args, **kwargs)
-            self.awaited.append(name)
-            return result
-
-        return call
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
