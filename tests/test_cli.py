@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 import peak_trade
+from peak_trade.config import load_settings
+from peak_trade.node import ComponentHealth, Node
 from peaktrade_cli import BIN, clean_env, run_peaktrade
 
 
@@ -118,7 +124,97 @@ def test_run_with_an_unreachable_store_fails_with_a_hint(tmp_path: Path) -> None
     out = run(["run"], tmp_path, PEAK_TRADE_STORE__URL="redis://127.0.0.1:1/0")
     assert out.returncode == 1
     assert "error:" in out.stderr
+    assert "127.0.0.1:1" in out.stderr
     assert "Hint:" in out.stderr
+    # nothing claims to run, and there was nothing to stop cleanly
+    assert "peaktrade is running" not in out.stdout
+    assert "stopped cleanly" not in out.stdout
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """The node configures logging in this process: put it back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.reset_defaults()
+    root.handlers, root.level = handlers, level
+
+
+class Echo:
+    """A component with a task of its own: it answers while the node waits for a signal."""
+
+    name = "echo"
+
+    def __init__(self) -> None:
+        self.journal: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+        self._inbox: asyncio.Queue[asyncio.Future[str]] = asyncio.Queue()
+
+    async def _serve(self) -> None:
+        while True:
+            reply = await self._inbox.get()
+            reply.set_result("pong")
+
+    async def ask(self) -> str:
+        reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        await self._inbox.put(reply)
+        return await reply
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._serve())
+        self.journal.append("start")
+
+    async def stop(self) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        self.journal.append("stop")
+
+    def health(self) -> ComponentHealth:
+        return ComponentHealth(self._task is not None and not self._task.done(), "echo")
+
+    def describe(self) -> str:
+        return "answers ping"
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_run_serves_its_components_on_an_event_loop_until_a_signal() -> None:
+    from peak_trade.cli._run import serve
+
+    node = Node(
+        load_settings(
+            environ={
+                "PEAK_TRADE_STORE__URL": "memory://",
+                "PEAK_TRADE_MONITORING__LOG_LEVEL": "ERROR",
+            },
+            use_default_file=False,
+        )
+    )
+    echo = Echo()
+    node.add(echo)
+    lines: list[str] = []
+    previous = signal.getsignal(signal.SIGINT)
+
+    async def main() -> None:
+        running = asyncio.Event()
+
+        def say(line: str) -> None:
+            lines.append(line)
+            if "peaktrade is running" in line:
+                running.set()
+
+        served = asyncio.create_task(serve(node, say))
+        await running.wait()
+        assert await echo.ask() == "pong"  # the loop serves components while it waits
+        assert node.health()["echo"].healthy
+        signal.raise_signal(signal.SIGINT)  # handled by the loop: no KeyboardInterrupt
+        await served
+
+    asyncio.run(main())
+    assert echo.journal == ["start", "stop"]
+    assert re.search(r"^running +echo +answers ping$", "\n".join(lines), re.M)
+    assert lines[-1] == "peaktrade stopped cleanly."
+    assert signal.getsignal(signal.SIGINT) is previous  # the process's own handler is back
 
 
 @pytest.mark.parametrize(
