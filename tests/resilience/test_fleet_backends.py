@@ -113,7 +113,7 @@ def test_one_breaker_for_the_fleet_on_every_backend(store_case: StoreCase) -> No
     assert 0 < retry_after <= 60
     assert a.state is CircuitState.OPEN
 
-    case.store.delete("breaker:exchange")  # the open period ends (Redis' TTL runs on real time)
+    case.store.delete("breaker:exchange:open")  # the open period ends (Redis' TTL: real time)
     case.clock.advance(60.0)
     seen: list[str] = []
 
@@ -225,7 +225,7 @@ def test_an_async_call_never_runs_a_store_call_on_the_event_loop(
         with pytest.raises(CircuitOpenError):
             await fetch(True)  # the next sync reads the open record and its TTL
         clock.advance(10.0)  # past the open period the sync found
-        recording.raw.delete("breaker:exchange")  # the store's own clock is the wall clock
+        recording.raw.delete("breaker:exchange:open")  # the store's own clock is the wall clock
         assert await fetch(True) == "ok"  # claims the trial, shares its success
         async with breaker.guard():
             pass

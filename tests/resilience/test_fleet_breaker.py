@@ -187,6 +187,43 @@ def test_a_worker_that_slept_through_the_recovery_closes_too(
     assert a.state is CircuitState.CLOSED
 
 
+def test_a_worker_idle_through_the_open_period_sends_the_one_trial(
+    store: MemoryStore, clock: ManualClock
+) -> None:
+    """b made no call while the fleet was open: its first call after is the claimed trial."""
+    a, b = Worker(store, clock), Worker(store, clock)
+    assert b() == "ok"
+    a.fail(3)  # the fleet opens for 10 s; b sees nothing of it
+    clock.advance(10.0)
+    seen: list[str] = []
+
+    def a_tries() -> None:
+        try:
+            seen.append(a())
+        except CircuitOpenError:
+            seen.append("rejected")
+
+    b.during = a_tries
+    assert b() == "ok"  # b's call is the fleet's one trial: a must wait for it
+    assert seen == ["rejected"]
+    clock.advance(1.0)
+    assert a() == "ok"
+
+
+def test_a_trial_failure_found_by_an_idle_worker_keeps_the_fleet_open(
+    store: MemoryStore, clock: ManualClock
+) -> None:
+    a, b = Worker(store, clock), Worker(store, clock)
+    assert b() == "ok"
+    a.fail(3)
+    clock.advance(10.0)
+    b.fail(1)  # b's call after the open period is the fleet's trial: it fails
+    assert b.state is CircuitState.OPEN
+    clock.advance(1.0)
+    with pytest.raises(CircuitOpenError):
+        a()
+
+
 def test_a_failed_trial_opens_the_fleet_again(store: MemoryStore, clock: ManualClock) -> None:
     a, b = Worker(store, clock), Worker(store, clock)
     a.fail(3)
@@ -350,7 +387,7 @@ def test_exactly_one_process_sends_the_trial(
         p.start()
     barrier.wait(240)  # every process has tripped its breaker (open for 1 ms)
     with store_from_url(url) as store:
-        store.delete("breaker:exchange")  # the open period is over: no waiting on real time
+        store.delete("breaker:exchange:open")  # the open period is over: no waiting on real time
     go.set()
     results = [out.get(timeout=240) for _ in range(n)]
     release.set()

@@ -1,27 +1,20 @@
 """A breaker's shared half: one breaker for every worker of a fleet, through a store.
 
 A :class:`~peak_trade.resilience.CircuitBreaker` built with ``store=`` keeps
-its own state machine (so the hot path stays in process) and shares three
-things through two keys of the store:
+its own state machine (so the hot path stays in process) and shares its
+state through four keys of the store:
 
 ``breaker:<name>``
-    The fleet-wide verdict, one value with the store's own expiry:
-
-    ==============  =====================  ====================================
-    value           TTL                    meaning
-    ==============  =====================  ====================================
-    (absent)        -                      closed, or the open period ended
-    ``open``        ``recovery_timeout``   open; a trial is due when it expires
-    ``trial:<id>``  ``trial_timeout``      worker ``<id>`` runs the one trial
-    ``closed``      none                   a trial succeeded, or an operator
-                                           closed it: close, everyone (until
-                                           the next trip)
-    ``forced``      none                   forced open by an operator
-    ``disabled``    none                   disabled by an operator
-    ==============  =====================  ====================================
-
-    Because the open period is a TTL, it is measured by the store's clock
-    (Redis: the server's), never by comparing the workers' wall clocks.
+    The fleet-wide state, without expiry: absent (never tripped), ``closed``,
+    ``open``, ``forced`` (forced open by an operator) or ``disabled``.
+``breaker:<name>:open``
+    The open period: set with TTL ``recovery_timeout`` whenever the fleet
+    opens. While the state is ``open``, this key alive means "reject, for its
+    TTL"; gone means "a trial is due". Because the period is a TTL, it is
+    measured by the store's clock (Redis: the server's), never by comparing
+    the workers' wall clocks.
+``breaker:<name>:trial``
+    The claim on the one trial call: ``<worker id>``, TTL ``trial_timeout``.
 ``breaker:<name>:failures``
     Consecutive failures across the fleet (default mode): every failure is one
     ``incr``; a success resets it, but only when the worker knows it is not
@@ -29,21 +22,27 @@ things through two keys of the store:
 
 What each worker does:
 
-* **Sync** every ``sync_interval`` seconds (one ``get`` and one ``ttl``, only
-  when a call arrives): an ``open``/``forced``/``disabled``/``trial`` verdict
-  moves the local breaker there (open with the remaining time); an absent
-  verdict ends a local forced-open or disabled state. So a trip anywhere stops
-  calls everywhere within ``sync_interval``.
-* **Trip**: a local CLOSED → OPEN (threshold reached) writes ``open``.
-* **Trial**: when the open period ends, the worker claims the trial with
-  ``set_if_absent(trial:<id>)``: exactly one worker of the fleet sends the
-  trial call; the others keep rejecting (``retry_after`` = the claim's TTL).
-  The trial's success replaces the claim with ``closed`` (compare-and-set:
-  only the owner), which closes every worker's breaker at its next sync or
-  trial claim, however long it was idle; its failure replaces it with
-  ``open``. (``closed`` stays until the next trip: an expiring notice let a
-  worker that made no call while it lasted find the record absent, send a
-  trial of its own, and reopen the whole fleet when that one call failed.)
+* **Sync** every ``sync_interval`` seconds, when a call arrives (one ``get``
+  of the state, one ``ttl`` of the open period if the state is ``open``, one
+  ``get`` of the failure count): ``open`` moves the local breaker to OPEN for
+  what is left of the period (none left: a trial is due); ``forced`` and
+  ``disabled`` move it there; ``closed`` closes it (unless it runs a trial of
+  its own); absent ends a local forced-open or disabled state. So a trip
+  anywhere stops calls everywhere within ``sync_interval``, and a worker that
+  made no call for an hour still finds out whether the fleet recovered.
+* **Trip**: a local CLOSED → OPEN (threshold reached) starts the open period,
+  then sets the state to ``open`` (compare-and-set from ``closed`` or absent:
+  an operator's ``forced``/``disabled`` is never overwritten).
+* **Trial**: when the open period is over, the worker claims the trial with
+  ``set_if_absent`` on the trial key, then checks the state is still ``open``
+  with no period (else it gives the claim back and follows the state). So
+  exactly one worker of the fleet sends the trial call, including a worker
+  that was idle for the whole period; the others keep rejecting and ask again
+  every ``sync_interval`` (``retry_after`` up to the claim's TTL). The trial's
+  success sets ``open`` → ``closed`` (compare-and-set), which closes every
+  worker at its next sync however long it was idle; its failure starts a new
+  open period. Either way the claim is given back (compare-and-delete). A
+  worker that dies during its trial blocks the others until the claim expires.
 * **Operator actions** (``force_open``, ``disable``, ``open``, ``close``,
   ``reset``) are written for the whole fleet.
 
@@ -115,7 +114,7 @@ _OPEN = b"open"
 _FORCED = b"forced"
 _DISABLED = b"disabled"
 _CLOSED = b"closed"
-_TRIAL = b"trial:"
+_PERIOD = b"1"
 
 
 # --------------------------------------------------------------------------- store calls, drivers
@@ -176,11 +175,12 @@ def is_async_store(store: object) -> bool:
 class VerdictKind(enum.Enum):
     """What the fleet's shared record says."""
 
-    UNKNOWN = "unknown"
-    NONE = "none"
+    UNKNOWN = "unknown"  # the store could not be read
+    NONE = "none"  # nothing shared yet
     CLOSED = "closed"
-    OPEN = "open"
-    TRIAL = "trial"
+    OPEN = "open"  # in the open period, ``remaining`` s left
+    DUE = "due"  # open, the period is over: a trial is due
+    TRIAL = "trial"  # another worker's trial, its claim holds ``remaining`` s more
     FORCED_OPEN = "forced_open"
     DISABLED = "disabled"
 
@@ -195,13 +195,13 @@ class Verdict:
 
 _UNKNOWN = Verdict(VerdictKind.UNKNOWN)
 _NONE = Verdict(VerdictKind.NONE)
+_DUE = Verdict(VerdictKind.DUE, 0.0)
 _KINDS = {
-    _OPEN: VerdictKind.OPEN,
     _FORCED: VerdictKind.FORCED_OPEN,
     _DISABLED: VerdictKind.DISABLED,
     _CLOSED: VerdictKind.CLOSED,
 }
-"""Record value to verdict; any other value is some worker's ``trial:<id>`` claim."""
+"""State value to verdict (``open`` depends on the period; anything else: NONE)."""
 
 
 # --------------------------------------------------------------------------- the local breaker
@@ -263,7 +263,9 @@ class Fleet:
         "_failures_key",
         "_key",
         "_pending",
+        "_period_key",
         "_tasks",
+        "_trial_key",
         "failures_dirty",
         "next_sync",
         "recovery_timeout",
@@ -286,11 +288,13 @@ class Fleet:
         self._async = is_async_store(store)
         self._adapter: AsyncStore | None = None
         self._key = f"breaker:{name}"
+        self._period_key = f"breaker:{name}:open"
+        self._trial_key = f"breaker:{name}:trial"
         self._failures_key = f"breaker:{name}:failures"
         self.recovery_timeout = recovery_timeout
         self.sync_interval = sync_interval
         self.trial_timeout = trial_timeout
-        self.token = _TRIAL + secrets.token_hex(8).encode()
+        self.token = secrets.token_hex(8).encode()
         self.failures_dirty = False
         self.next_sync = float("-inf")
         self._degraded = False
@@ -366,9 +370,9 @@ class Fleet:
             if verdict is not _UNKNOWN:
                 local.update(lambda core: self._follow(core, verdict, now))
         if local.core.trial_due(now):
-            verdict = yield from self._claim_trial()
-            if verdict is not _NONE:  # another worker's trial or open period: wait for it
-                rejected = local.update(lambda core: self._follow_claim(core, verdict, now))
+            claim = yield from self._claim_trial()
+            if claim is not None:  # another worker's trial, or the fleet moved on
+                rejected = local.update(lambda core: self._follow_claim(core, claim, now))
                 if rejected is not None:
                     local.reject(rejected)
         return local.admit(now)
@@ -402,11 +406,12 @@ class Fleet:
     def operator(self, to: CircuitState) -> Steps[None]:
         """An operator moved the breaker to ``to``: the same for everyone."""
         try:
-            if to is CircuitState.CLOSED:  # close/reset: tell every worker, like a successful trial
+            if to is CircuitState.CLOSED:  # close/reset: every worker closes, the count restarts
                 yield StoreCall("set", (self._key, _CLOSED, None))
                 yield from self._reset_failures()
             elif to is CircuitState.OPEN:
-                yield StoreCall("set", (self._key, _OPEN, self.recovery_timeout))
+                yield StoreCall("set", (self._period_key, _PERIOD, self.recovery_timeout))
+                yield StoreCall("set", (self._key, _OPEN, None))
             elif to is CircuitState.FORCED_OPEN:
                 yield StoreCall("set", (self._key, _FORCED, None))
             elif to is CircuitState.DISABLED:
@@ -448,24 +453,27 @@ class Fleet:
     # -- reading and following the record
 
     def _read(self) -> Steps[Verdict]:
-        """The shared verdict and failure count (three reads); UNKNOWN if unreachable."""
+        """The shared verdict and failure count (two or three reads); UNKNOWN if unreachable."""
         try:
-            value = yield StoreCall("get", (self._key,))
-            remaining = (yield StoreCall("ttl", (self._key,))) if value is not None else None
+            verdict = yield from self._state()
             raw_failures = yield StoreCall("get", (self._failures_key,))
         except StoreError as exc:
             self._failed("read", exc)
             return _UNKNOWN
         self._ok()
         self.failures_dirty = bool(raw_failures) and int(raw_failures) > 0
-        return self._classify(value, remaining)
+        return verdict
 
-    def _classify(self, value: bytes | None, remaining: float | None) -> Verdict:
-        if value is None or remaining is None or value == self.token:
-            return _NONE  # nothing shared, or our own trial: nothing to follow
-        kind = _KINDS.get(value, VerdictKind.TRIAL)
-        timed = kind is VerdictKind.OPEN or kind is VerdictKind.TRIAL
-        return Verdict(kind, remaining if timed else None)
+    def _state(self) -> Steps[Verdict]:
+        """The state record as a verdict (an ``open`` one with its period)."""
+        value = yield StoreCall("get", (self._key,))
+        if value == _OPEN:
+            remaining = yield StoreCall("ttl", (self._period_key,))
+            if remaining is None:
+                return _DUE
+            return Verdict(VerdictKind.OPEN, remaining)
+        kind = _KINDS.get(value) if value is not None else None
+        return _NONE if kind is None else Verdict(kind)
 
     def _wait_for(self, verdict: Verdict) -> float:
         """How long to stay OPEN for a shared verdict, by the store's clock.
@@ -485,6 +493,9 @@ class Fleet:
         state = core.state
         if kind is VerdictKind.OPEN or kind is VerdictKind.TRIAL:
             core.open_for(self._wait_for(verdict), now)
+        elif kind is VerdictKind.DUE:
+            if state is not CircuitState.HALF_OPEN:  # a local trial decides for itself
+                core.open_for(0.0, now)  # the next call claims the fleet's trial
         elif kind is VerdictKind.FORCED_OPEN:
             core.move(CircuitState.FORCED_OPEN, now)
         elif kind is VerdictKind.DISABLED:
@@ -504,26 +515,37 @@ class Fleet:
 
     # -- the trial
 
-    def _claim_trial(self) -> Steps[Verdict]:
+    def _claim_trial(self) -> Steps[Verdict | None]:
         """Claim the fleet's one trial call.
 
-        NONE: claimed (or the store is unreachable: try, as a lone breaker
-        would); CLOSED: a trial elsewhere already succeeded; otherwise the
-        verdict that holds the record (TRIAL, OPEN...) with its remaining time.
+        None: claimed (or nothing shared says otherwise, or the store is
+        unreachable: try, as a lone breaker would). Otherwise what stands in
+        the way: another worker's claim (TRIAL, with its remaining time), or a
+        state that is no longer a due trial (CLOSED, a new open period,
+        FORCED_OPEN...), our claim given back.
         """
         try:
-            if (yield StoreCall("set_if_absent", (self._key, self.token, self.trial_timeout))):
-                self._ok()
-                return _NONE
-            value = yield StoreCall("get", (self._key,))
-            remaining = (yield StoreCall("ttl", (self._key,))) if value is not None else None
+            if (
+                yield StoreCall("set_if_absent", (self._trial_key, self.token, self.trial_timeout))
+            ):
+                verdict = yield from self._state()
+                if verdict is _DUE or verdict is _NONE:
+                    self._ok()
+                    return None
+                yield StoreCall("compare_and_delete", (self._trial_key, self.token))
+            else:
+                holder = yield StoreCall("get", (self._trial_key,))
+                if holder == self.token:  # our own claim, from a trial still running here
+                    self._ok()
+                    return None
+                remaining = yield StoreCall("ttl", (self._trial_key,))
+                # none left: that claim ended meanwhile, so ask again at once
+                verdict = Verdict(VerdictKind.TRIAL, remaining or 0.0)
         except StoreError as exc:
             self._failed("claim_trial", exc)
-            return _NONE
+            return None
         self._ok()
-        if value is None or remaining is None:  # the other claim ended meanwhile: ask again
-            return Verdict(VerdictKind.TRIAL, 0.0)
-        return self._classify(value, remaining)
+        return verdict
 
     # -- sharing what this worker's calls changed
 
@@ -545,22 +567,26 @@ class Fleet:
             self._ok()
 
     def _tripped(self) -> Steps[None]:
-        """This worker opened the breaker: open it for the fleet, restart the count."""
-        yield StoreCall("set", (self._key, _OPEN, self.recovery_timeout))
+        """This worker opened the breaker: open it for the fleet, restart the count.
+
+        The period first, so no reader sees ``open`` without one (a due trial).
+        The state only moves from ``closed`` or absent: an operator's word stays.
+        """
+        yield StoreCall("set", (self._period_key, _PERIOD, self.recovery_timeout))
+        if not (yield StoreCall("compare_and_set", (self._key, _CLOSED, _OPEN, None))):
+            yield StoreCall("compare_and_set", (self._key, None, _OPEN, None))
         yield from self._reset_failures()
 
     def _trial_failed(self) -> Steps[None]:
-        """Our trial failed: replace our claim by a new open period."""
-        replaced = yield StoreCall(
-            "compare_and_set", (self._key, self.token, _OPEN, self.recovery_timeout)
-        )
-        if not replaced:  # the claim expired (trial slower than trial_timeout): open anyway
-            yield StoreCall("set", (self._key, _OPEN, self.recovery_timeout))
+        """Our trial failed: a new open period; the claim goes back."""
+        yield StoreCall("set", (self._period_key, _PERIOD, self.recovery_timeout))
+        yield StoreCall("compare_and_delete", (self._trial_key, self.token))
 
     def _trial_succeeded(self) -> Steps[None]:
-        """Our trial succeeded: tell the fleet (only if the claim is still ours)."""
-        yield StoreCall("compare_and_set", (self._key, self.token, _CLOSED, None))
+        """Our trial succeeded: the fleet is closed (unless an operator said otherwise)."""
+        yield StoreCall("compare_and_set", (self._key, _OPEN, _CLOSED, None))
         yield from self._reset_failures()
+        yield StoreCall("compare_and_delete", (self._trial_key, self.token))
 
     def _reset_failures(self) -> Steps[None]:
         yield StoreCall("set", (self._failures_key, b"0", None))
