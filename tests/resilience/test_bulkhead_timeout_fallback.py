@@ -6,7 +6,7 @@ from collections.abc import Awaitable
 
 import pytest
 
-from peak_trade.clock import ManualClock
+from peak_trade.clock import Clock, ManualClock, system_clock
 from peak_trade.errors import BulkheadFullError, InvalidArgumentError, OperationTimeoutError
 from peak_trade.events import EventBus, EventRecorder
 from peak_trade.resilience.bulkhead import Bulkhead, BulkheadRejected
@@ -56,7 +56,8 @@ def test_bulkhead_rejects_beyond_capacity_without_running_the_call() -> None:
 
 
 def test_bulkhead_waiting_caller_gets_the_freed_slot() -> None:
-    bulkhead = Bulkhead(1, max_wait=30.0)
+    clock = ManualClock(start=0)  # never moves: the slot, not max_wait, ends the wait
+    bulkhead = Bulkhead(1, max_wait=30.0, clock=clock)
     entered = threading.Event()
     release = threading.Event()
 
@@ -72,6 +73,7 @@ def test_bulkhead_waiting_caller_gets_the_freed_slot() -> None:
     result: list[str] = []
     waiter = threading.Thread(target=lambda: result.append(bulkhead(lambda: "second")()))
     waiter.start()
+    assert clock.wait_until_waiting(1)  # waiting for the slot
     release.set()  # the waiting call proceeds as soon as the slot frees, well before max_wait
     t.join()
     waiter.join()
@@ -80,7 +82,7 @@ def test_bulkhead_waiting_caller_gets_the_freed_slot() -> None:
 
 
 def test_bulkhead_async_queue_and_release_on_exception() -> None:
-    bulkhead = Bulkhead(1, max_wait=30.0)
+    bulkhead = Bulkhead(1, max_wait=30.0, clock=ManualClock(start=0))
     order: list[str] = []
 
     @bulkhead
@@ -613,13 +615,12 @@ def test_outside_cancellation_is_not_turned_into_a_timeout() -> None:
     asyncio.run(main())
 
 
-def test_async_timeouts_do_not_keep_event_loops_alive() -> None:
+@pytest.mark.parametrize("clock", [system_clock, ManualClock(start=0)], ids=["system", "manual"])
+def test_async_timeouts_do_not_keep_event_loops_alive(clock: Clock) -> None:
     import gc
     import weakref
 
-    from peak_trade.resilience import Timeout
-
-    @Timeout(5.0)
+    @Timeout(5.0, clock=clock)
     async def quick() -> int:
         return 1
 
