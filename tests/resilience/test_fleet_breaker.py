@@ -283,6 +283,22 @@ def test_operator_actions_apply_to_the_fleet(
     assert b.state is CircuitState.CLOSED
 
 
+def test_a_trip_never_overrides_an_operators_force_open(
+    store: MemoryStore, clock: ManualClock
+) -> None:
+    a, b = Worker(store, clock), Worker(store, clock)
+    assert b() == "ok"
+    a.breaker.force_open()
+    b.fail(3)  # b has not synced since: it trips on its own failures
+    assert b.state is CircuitState.OPEN
+    assert store.get("breaker:exchange") == b"forced"
+    clock.advance(10.0)  # past b's own open period
+    with pytest.raises(CircuitOpenError) as err:
+        b()
+    assert err.value.retry_after is None
+    assert b.state is CircuitState.FORCED_OPEN
+
+
 def test_a_shared_breaker_needs_a_name(store: MemoryStore) -> None:
     with pytest.raises(InvalidArgumentError, match="explicit name"):
         CircuitBreaker(store=store)
