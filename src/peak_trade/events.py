@@ -147,6 +147,8 @@ class Subscription:
         "_settled",
         "_thread",
         "_unsubscribed",
+        "_watchers",
+        "_worker_idle",
         "delivered",
         "delivery",
         "dropped",
@@ -183,6 +185,8 @@ class Subscription:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._overflowing = False  # warned about this overflow already
+        self._worker_idle = False  # the worker waits for an event (publishers notify it)
+        self._watchers = 0  # flush/close calls waiting for progress
 
     def __call__(self) -> None:
         self._bus._unsubscribe(self)
@@ -201,7 +205,7 @@ class Subscription:
                 self._accepted += 1
                 if self._thread is None:
                     self._start_locked()
-                else:
+                elif self._worker_idle:
                     self._has_work.notify()
                 return
             self.dropped += 1
@@ -235,23 +239,32 @@ class Subscription:
 
     def _work(self) -> None:
         handler, items = self.handler, self._items
+        handled = False
         try:
             while True:
                 with self._lock:
+                    if handled:  # the previous event: count it, wake flush/close if waiting
+                        self.delivered += 1
+                        self._settled += 1
+                        if self._watchers:
+                            self._progress.notify_all()
                     while not items:
-                        if (self._closed or not self._has_work.wait(IDLE_SECONDS)) and not items:
+                        if self._closed:
                             return
+                        self._worker_idle = True
+                        woke = self._has_work.wait(IDLE_SECONDS)
+                        self._worker_idle = False
+                        if not woke and not items:
+                            return  # idle too long: a new worker starts with the next event
                     event = items.popleft()
                     if not items:
                         self._overflowing = False  # emptied: the next overflow is news
                 _run_handler(handler, event)
-                with self._lock:
-                    self.delivered += 1
-                    self._settled += 1
-                    self._progress.notify_all()
+                handled = True
         finally:
             with self._lock:
                 self._thread = None
+                self._worker_idle = False
                 self._progress.notify_all()
                 if items and not self._closed:  # left by an exception we do not catch
                     self._start_locked()
@@ -263,7 +276,11 @@ class Subscription:
         clock = clock or self._bus.clock
         with self._lock:
             target = self._accepted
-            return clock.wait_for(self._progress, lambda: self._settled >= target, timeout)
+            self._watchers += 1
+            try:
+                return clock.wait_for(self._progress, lambda: self._settled >= target, timeout)
+            finally:
+                self._watchers -= 1
 
     def _close(self, deadline: float | None, clock: Clock) -> bool:
         """Stop taking events, deliver what is queued until ``deadline``, then drop the rest."""
@@ -271,9 +288,13 @@ class Subscription:
             self._closed = True
             self._has_work.notify_all()
             left = None if deadline is None else max(0.0, deadline - clock.monotonic())
-            done = clock.wait_for(
-                self._progress, lambda: not self._items and self._thread is None, left
-            )
+            self._watchers += 1
+            try:
+                done = clock.wait_for(
+                    self._progress, lambda: not self._items and self._thread is None, left
+                )
+            finally:
+                self._watchers -= 1
             undelivered = len(self._items)
             self._items.clear()
             self.dropped += undelivered
