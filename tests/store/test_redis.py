@@ -78,10 +78,15 @@ def closed_port_url() -> str:
 
 @pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-ttl", "allkeys-random"])
 def test_evicting_policy_is_refused(redis_url: str, admin: redis.Redis, policy: str) -> None:
+    ns = unique_namespace()
     admin.config_set("maxmemory-policy", policy)
     try:
+        store = store_from_url(redis_url, namespace=ns)  # opening does no I/O
         with pytest.raises(UnsafeStoreConfigError) as info:
-            store_from_url(redis_url, namespace=unique_namespace())
+            store.set_if_absent("k", b"v")
+        with pytest.raises(UnsafeStoreConfigError):
+            store.ping()  # what peaktrade run calls at start
+        assert store.get("k") is None  # reads go through
     finally:
         admin.config_set("maxmemory-policy", "noeviction")
     err = info.value
@@ -90,18 +95,22 @@ def test_evicting_policy_is_refused(redis_url: str, admin: redis.Redis, policy: 
     assert "CONFIG SET maxmemory-policy noeviction" in err.hint
     assert "eviction_policy_check='warn'" in err.hint
     assert err.context["policy"] == policy
+    assert (err.context["operation"], err.context["key"]) == ("set_if_absent", "k")
+    assert admin.keys(f"{ns}:*") == []
+    store.close()
 
 
 def test_evicting_policy_is_refused_by_the_async_store(redis_url: str, evicting: str) -> None:
-    with pytest.raises(UnsafeStoreConfigError, match=evicting):
-        asyncio.run(async_store_from_url(redis_url, namespace=unique_namespace()))
+    async def main() -> None:
+        store = await async_store_from_url(redis_url, namespace=unique_namespace())
+        async with store:
+            with pytest.raises(UnsafeStoreConfigError, match=evicting):
+                await store.incr("n")
+            with pytest.raises(UnsafeStoreConfigError, match=evicting):
+                await store.ensure_ready()  # type: ignore[attr-defined]
+            assert await store.get("n") is None
 
-    async def direct() -> None:
-        async with AsyncRedisStore(redis_url, namespace=unique_namespace()):
-            pass
-
-    with pytest.raises(UnsafeStoreConfigError):
-        asyncio.run(direct())
+    asyncio.run(main())
 
 
 def test_warn_mode_logs_and_allows(redis_url: str, evicting: str) -> None:
@@ -109,9 +118,9 @@ def test_warn_mode_logs_and_allows(redis_url: str, evicting: str) -> None:
         store = store_from_url(
             redis_url, namespace=unique_namespace(), eviction_policy_check="warn"
         )
-    with store:
-        store.set("k", b"v")
-        assert store.get("k") == b"v"
+        with store:
+            store.set("k", b"v")
+            assert store.get("k") == b"v"
     [entry] = [e for e in logs if e.get("policy") == evicting]
     assert entry["log_level"] == "warning"
     assert "noeviction" in entry["hint"]
@@ -128,26 +137,35 @@ def test_off_mode_skips_the_check(redis_url: str, evicting: str) -> None:
     with structlog.testing.capture_logs() as logs:
         store = store_from_url(redis_url, namespace=unique_namespace(), eviction_policy_check="off")
         store.ping()
+        store.set("k", b"v")
         store.close()
     assert logs == []
 
 
 def test_unverifiable_policy_is_refused_with_a_way_out(no_config_user: str) -> None:
+    store = store_from_url(no_config_user, namespace=unique_namespace())
     with pytest.raises(UnsafeStoreConfigError) as info:
-        store_from_url(no_config_user, namespace=unique_namespace())
+        store.set("k", b"v")
     text = str(info.value)
     assert "Cannot verify" in text
     assert "eviction_policy_check='warn'" in text
     assert "s3cret-pw" not in text
     assert isinstance(info.value.__cause__, redis.ResponseError)
+    store.close()
+
+    async def use_async() -> None:
+        astore = await async_store_from_url(no_config_user, namespace=unique_namespace())
+        async with astore:
+            await astore.ping()
+
     with pytest.raises(UnsafeStoreConfigError, match="Cannot verify"):
-        asyncio.run(async_store_from_url(no_config_user, namespace=unique_namespace()))
+        asyncio.run(use_async())
     with structlog.testing.capture_logs() as logs:
         store = store_from_url(
             no_config_user, namespace=unique_namespace(), eviction_policy_check="warn"
         )
-    with store:
-        assert store.set_if_absent("k", b"v")
+        with store:
+            assert store.set_if_absent("k", b"v")
     assert any("cannot verify" in e["event"] for e in logs)
     assert "s3cret-pw" not in store.url
 
@@ -163,37 +181,32 @@ def test_bad_eviction_mode_is_invalid(redis_url: str) -> None:
 def test_connection_refused_is_unavailable_with_a_hint() -> None:
     url = closed_port_url()
     where = url.removeprefix("redis://").removesuffix("/0")
-    with pytest.raises(StoreUnavailableError) as info:
-        store_from_url(url)
-    assert f"Is redis-server running at {where}" in str(info.value.hint)
-    assert "[store] url" in str(info.value.hint)
-    assert isinstance(info.value.__cause__, redis.ConnectionError)
-
-    store = store_from_url(url, eviction_policy_check="off")  # no I/O at construction
+    store = store_from_url(url)  # no I/O at construction, even with the eviction check
     for call in (
         store.ping,
         lambda: store.get("k"),
         lambda: store.incr("k"),
         lambda: store.scan(""),
     ):
-        with pytest.raises(StoreUnavailableError, match="Cannot connect"):
+        with pytest.raises(StoreUnavailableError, match="Cannot connect") as info:
             call()
+        assert f"Is redis-server running at {where}" in str(info.value.hint)
+        assert "[store] url" in str(info.value.hint)
+        assert isinstance(info.value.__cause__, redis.ConnectionError)
     store.close()
 
 
 def test_connection_refused_async() -> None:
     url = closed_port_url()
-    with pytest.raises(StoreUnavailableError, match="Cannot connect"):
-        asyncio.run(async_store_from_url(url))
 
     async def use() -> None:
-        store = await async_store_from_url(url, eviction_policy_check="off")
+        store = await async_store_from_url(url)  # no I/O: the first command connects
         try:
             await store.take_tokens("k", 1, 1)
         finally:
             await store.close()
 
-    with pytest.raises(StoreUnavailableError) as info:
+    with pytest.raises(StoreUnavailableError, match="Cannot connect") as info:
         asyncio.run(use())
     assert info.value.context["operation"] == "take_tokens"
     assert isinstance(info.value.__cause__, redis.ConnectionError)

@@ -10,9 +10,11 @@
 
 Everything that must be shared between workers (breaker state, limiter
 buckets, idempotency records) goes through a :class:`Store`; see
-``docs/stores.md``. ``import peak_trade.store`` stays light: the SQLite,
-Redis and async modules load on first use, and ``redis`` is imported only
-for ``redis://``, ``rediss://`` and ``unix://`` stores.
+``docs/stores.md``. Backends are rows of one table, :data:`BACKENDS`; a new
+one is a :class:`StoreBase` subclass plus one :func:`register_backend` call.
+``import peak_trade.store`` stays light: the SQLite, Redis and async modules
+load on first use, and ``redis`` is imported only for ``redis://``,
+``rediss://`` and ``unix://`` stores.
 """
 
 from __future__ import annotations
@@ -20,12 +22,25 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from peak_trade.store.base import Store
+from peak_trade.store.base import Store, StoreBase
 from peak_trade.store.memory import MemoryStore
-from peak_trade.store.url import SecretUrl, store_from_url
+from peak_trade.store.url import (
+    BACKENDS,
+    SecretUrl,
+    StoreBackend,
+    StoreSpec,
+    register_backend,
+    store_from_url,
+    unregister_backend,
+)
 
 if TYPE_CHECKING:
-    from peak_trade.store.aio import AsyncStore, AsyncStoreAdapter, async_store_from_url
+    from peak_trade.store.aio import (
+        AsyncStore,
+        AsyncStoreAdapter,
+        AsyncStoreBase,
+        async_store_from_url,
+    )
     from peak_trade.store.aio_redis import AsyncRedisStore
     from peak_trade.store.redis import RedisStore
     from peak_trade.store.sqlite import SqliteStore
@@ -33,6 +48,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Store",
     "AsyncStore",
+    "StoreBase",
+    "AsyncStoreBase",
     "MemoryStore",
     "SqliteStore",
     "RedisStore",
@@ -41,11 +58,17 @@ __all__ = [
     "SecretUrl",
     "store_from_url",
     "async_store_from_url",
+    "BACKENDS",
+    "StoreBackend",
+    "StoreSpec",
+    "register_backend",
+    "unregister_backend",
 ]
 
 _LAZY = {
     "AsyncStore": "peak_trade.store.aio",
     "AsyncStoreAdapter": "peak_trade.store.aio",
+    "AsyncStoreBase": "peak_trade.store.aio",
     "async_store_from_url": "peak_trade.store.aio",
     "AsyncRedisStore": "peak_trade.store.aio_redis",
     "RedisStore": "peak_trade.store.redis",

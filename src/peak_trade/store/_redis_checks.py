@@ -1,13 +1,15 @@
-"""Redis failures and start-up checks, shared by the sync and async shells.
+"""Redis failures and the eviction-policy check, shared by the sync and async shells.
 
 :func:`wrap_error` maps redis-py exceptions to peak-trade errors with a hint;
 :func:`check_policy_reply` and :func:`policy_unverifiable` decide what the
-``maxmemory-policy`` check does in each ``eviction_policy_check`` mode.
+``maxmemory-policy`` check does in each ``eviction_policy_check`` mode, and
+:class:`PolicyGate` when it runs: once Redis first answers, and until it has
+passed, before each write.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from redis import exceptions as rex
@@ -22,6 +24,7 @@ from peak_trade.logging import get_logger
 
 __all__ = [
     "EvictionCheck",
+    "PolicyGate",
     "check_mode",
     "check_policy_reply",
     "endpoint",
@@ -46,8 +49,13 @@ def endpoint(connection_kwargs: Mapping[str, Any]) -> str:
     return f"{host}:{port}/{connection_kwargs.get('db', 0)}"
 
 
-def wrap_error(exc: Exception, *, url: str, where: str, op: str, key: str | None) -> StoreError:
-    """Turn a redis-py exception into the matching peak-trade error (caller chains ``from``)."""
+def wrap_error(
+    exc: Exception, *, url: str, where: str, op: str, key: str | None, budget: float | None = None
+) -> StoreError:
+    """Turn a redis-py exception into the matching peak-trade error (caller chains ``from``).
+
+    ``budget`` is the store's ``store_timeout`` (how long the command was given).
+    """
     context: dict[str, Any] = {"url": url, "operation": op, "error": f"{type(exc).__name__}: {exc}"}
     if key is not None:
         context["key"] = key
@@ -59,10 +67,13 @@ def wrap_error(exc: Exception, *, url: str, where: str, op: str, key: str | None
             context=context,
         )
     if isinstance(exc, rex.TimeoutError):
+        if budget is not None:
+            context["store_timeout"] = budget
         return StoreUnavailableError(
             f"Redis at {where} did not answer in time.",
             hint="The command may or may not have run (it is not retried automatically). "
-            "Check the server's load and network, or raise socket_timeout.",
+            "Check the server's load and network; a store call may take at most "
+            "store_timeout seconds (?store_timeout= in the URL, [store] store_timeout).",
             context=context,
         )
     if isinstance(exc, rex.ConnectionError):
@@ -150,3 +161,55 @@ def policy_unverifiable(exc: Exception, mode: EvictionCheck, url: str) -> None:
     if mode == "refuse":
         raise UnsafeStoreConfigError(message, hint=hint, context=context) from exc
     _log.warning("cannot verify redis eviction policy", url=url, error=str(exc), hint=hint)
+
+
+class PolicyGate:
+    """When a store runs its ``maxmemory-policy`` check, and what the check allows.
+
+    A store is opened without I/O. The check runs before the first command that
+    reaches Redis; once it has passed (``noeviction``, or ``warn``/``off`` mode)
+    ``passed`` is True and the shells skip the gate: one attribute test per
+    command. While it has not passed, reads go through and *guarded* commands
+    (writes, and ``PING``) are refused; each guarded command runs the check
+    again first, so a policy fixed on the server is picked up without a restart.
+    """
+
+    __slots__ = ("mode", "passed", "refusal", "url")
+
+    def __init__(self, mode: EvictionCheck, url: str) -> None:
+        self.mode = mode
+        self.url = url
+        self.passed = mode == "off"
+        self.refusal: UnsafeStoreConfigError | None = None
+
+    def due(self, guarded: bool) -> bool:
+        """Whether the check must run before a command: first contact, or a guarded one."""
+        return self.refusal is None or guarded
+
+    def settle(self, policy: str | None) -> None:
+        """Record the policy the server reported."""
+        self._decide(check_policy_reply, policy)
+
+    def unverifiable(self, exc: Exception) -> None:
+        """Record that the server refused ``CONFIG GET``."""
+        self._decide(policy_unverifiable, exc)
+
+    def _decide(self, check: Callable[[Any, EvictionCheck, str], None], found: Any) -> None:
+        try:
+            check(found, self.mode, self.url)  # raises in "refuse" mode, logs in "warn"
+        except UnsafeStoreConfigError as refusal:
+            self.refusal = refusal
+        else:
+            self.passed, self.refusal = True, None
+
+    def admit(self, op: str, key: str | None, guarded: bool) -> None:
+        """Raise ``UnsafeStoreConfigError`` for a guarded command while the check refuses."""
+        refusal = self.refusal
+        if refusal is None or not guarded or self.passed:
+            return
+        context = {**refusal.context, "operation": op}
+        if key is not None:
+            context["key"] = key
+        raise UnsafeStoreConfigError(
+            refusal.message, hint=refusal.hint, context=context
+        ) from refusal.__cause__

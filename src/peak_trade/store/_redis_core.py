@@ -1,10 +1,12 @@
 """The Redis backend's logic, written once for the sync and the async shell.
 
-Each primitive is a pure function from arguments to a :class:`Command`: the
-validated arguments, the key layout, the one native command or Lua script to
-send, and how to parse the reply. The shells (``redis.py`` with
-``redis.Redis``, ``aio_redis.py`` with ``redis.asyncio.Redis``) only send a
-command and hand the reply to :meth:`Command.parse`. Error mapping and the
+Each primitive is a pure function from (already validated) arguments to a
+:class:`Command`: the key layout, the one native command or Lua script to
+send, and how to parse the reply. The arguments were checked by the shells'
+base classes (``StoreBase``, ``AsyncStoreBase``) before a builder runs. The
+shells (``redis.py`` with ``redis.Redis``, ``aio_redis.py`` with
+``redis.asyncio.Redis``) only send a command and hand the reply to
+:meth:`Command.parse`. Error mapping and the
 start-up eviction-policy check, also shared, are in ``_redis_checks.py``.
 
 Key layout (namespace ``ns``, user key ``k``)::
@@ -26,18 +28,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Generic, TypeVar
 
-from peak_trade.store._validate import (
-    check_amount,
-    check_bucket,
-    check_cost,
-    check_key,
-    check_limit,
-    check_namespace,
-    check_prefix,
-    check_ttl,
-    check_value,
-    check_window,
-)
+from peak_trade.store._validate import check_namespace, check_prefix
 
 __all__ = ["SCRIPTS", "Command", "RedisCommands"]
 
@@ -72,7 +63,9 @@ class Command(Generic[T]):
     ``script`` names the Lua script an ``EVALSHA`` runs, so a shell that gets
     ``NOSCRIPT`` back can load it and send ``args`` again. ``reused`` marks a
     memoised command that is sent again and again (a limiter's decision), so a
-    shell may keep its wire encoding.
+    shell may keep its wire encoding. ``guarded`` commands (writes, and
+    ``PING``, which answers "is the store usable") wait for the eviction-policy
+    check to pass; reads do not.
     """
 
     op: str
@@ -81,6 +74,7 @@ class Command(Generic[T]):
     parse: Callable[[Any], T]
     script: str | None = None
     reused: bool = False
+    guarded: bool = True
 
 
 def _script(
@@ -90,10 +84,11 @@ def _script(
     rkey: str | bytes,
     *argv: Any,
     reused: bool = False,
+    guarded: bool = True,
 ) -> Command[T]:
     """An ``EVALSHA`` of the script named ``op`` on the one key ``rkey``."""
     args = (b"EVALSHA", SHAS[op].encode(), b"1", rkey, *argv)
-    return Command(op, key, args, parse, op, reused)
+    return Command(op, key, args, parse, op, reused, guarded)
 
 
 def _ms(ttl: float) -> int:
@@ -140,23 +135,19 @@ def _float(reply: Any) -> float:
 
 
 class RedisCommands:
-    """Builds the :class:`Command` for each primitive in one namespace."""
+    """Builds the :class:`Command` for each primitive in one namespace (arguments validated)."""
 
-    __slots__ = ("_scan_head", "_takes", "namespace")
-
-    _MEMO_SIZE = 4096
-    """Bound on the memo of ``take_tokens`` commands (one per key, rate, burst and cost)."""
+    __slots__ = ("_scan_head", "namespace")
 
     def __init__(self, namespace: str) -> None:
         self.namespace = check_namespace(namespace)
         self._scan_head = f"{self.namespace}:{{"
-        self._takes: dict[tuple[str, float, int, int], Command[tuple[bool, float]]] = {}
 
     # ------------------------------------------------------------ keys
 
     def value_key(self, key: str) -> str:
         """``ns:{key}``: the hash-tagged Redis key of a value."""
-        return f"{self.namespace}:{{{check_key(key)}}}"
+        return f"{self.namespace}:{{{key}}}"
 
     def scan_pattern(self, prefix: str) -> str:
         """``SCAN MATCH`` pattern for the value keys starting with ``prefix``."""
@@ -176,73 +167,60 @@ class RedisCommands:
         return Command("ping", None, ("PING",), _nothing)
 
     def get(self, key: str) -> Command[bytes | None]:
-        return Command("get", key, ("GET", self.value_key(key)), _bytes_or_none)
+        return Command("get", key, ("GET", self.value_key(key)), _bytes_or_none, guarded=False)
 
     def set(self, key: str, value: bytes, ttl: float | None) -> Command[None]:
-        rkey, value, ttl = self.value_key(key), check_value(value), check_ttl(ttl)
         px = () if ttl is None else ("PX", _ms(ttl))
-        return Command("set", key, ("SET", rkey, value, *px), _nothing)
-
-    def set_if_absent(self, key: str, value: bytes, ttl: float | None) -> Command[bool]:
-        rkey, value, ttl = self.value_key(key), check_value(value), check_ttl(ttl)
-        px = () if ttl is None else ("PX", _ms(ttl))
-        return Command("set_if_absent", key, ("SET", rkey, value, "NX", *px), _ok)
+        return Command("set", key, ("SET", self.value_key(key), value, *px), _nothing)
 
     def compare_and_set(
         self, key: str, expected: bytes | None, new: bytes, ttl: float | None
     ) -> Command[bool]:
-        if expected is None:
-            return self.set_if_absent(key, new, ttl)
-        rkey, new, ttl = self.value_key(key), check_value(new), check_ttl(ttl)
-        args = (check_value(expected), new, _opt_ms(ttl))
-        return _script("compare_and_set", key, _flag, rkey, *args)
+        rkey = self.value_key(key)
+        if expected is None:  # set_if_absent: one native command
+            px = () if ttl is None else ("PX", _ms(ttl))
+            return Command("set_if_absent", key, ("SET", rkey, new, "NX", *px), _ok)
+        return _script("compare_and_set", key, _flag, rkey, expected, new, _opt_ms(ttl))
 
     def compare_and_delete(self, key: str, expected: bytes) -> Command[bool]:
-        rkey, expected = self.value_key(key), check_value(expected)
-        return _script("compare_and_delete", key, _flag, rkey, expected)
+        return _script("compare_and_delete", key, _flag, self.value_key(key), expected)
 
     def delete(self, key: str) -> Command[bool]:
         rkey = self.value_key(key)
         return Command("delete", key, ("DEL", rkey, f"{rkey}:w", f"{rkey}:b"), _flag)
 
     def ttl(self, key: str) -> Command[float | None]:
-        return Command("ttl", key, ("PTTL", self.value_key(key)), _ttl)
+        return Command("ttl", key, ("PTTL", self.value_key(key)), _ttl, guarded=False)
 
     def incr(self, key: str, amount: int, ttl: float | None) -> Command[int]:
-        rkey, amount, ttl = self.value_key(key), check_amount(amount), check_ttl(ttl)
-        return _script("incr", key, int, rkey, amount, _opt_ms(ttl))
+        return _script("incr", key, int, self.value_key(key), amount, _opt_ms(ttl))
 
     def window_hit(self, key: str, window: float, cost: int, limit: int | None) -> Command[int]:
-        rkey = self.value_key(key) + ":w"
-        window, cost, limit = check_window(window), check_cost(cost), check_limit(limit)
         args = (repr(window * 1e6), cost, "" if limit is None else limit)
-        return _script("window_hit", key, int, rkey, *args)
+        return _script("window_hit", key, int, self.value_key(key) + ":w", *args)
 
     def take_tokens(
         self, key: str, rate: float, burst: int, cost: int
     ) -> Command[tuple[bool, float]]:
-        # The rate limiter's hot path: a limiter asks with the same arguments
-        # every time, so the validated, pre-encoded command is built once.
-        memo = (key, rate, burst, cost)
-        cmd = self._takes.get(memo)
-        if cmd is None:
-            rkey, cost = self.value_key(key) + ":b", check_cost(cost, minimum=1)
-            rate, burst = check_bucket(rate, burst, cost)
-            args = (repr(1e6 / rate).encode(), str(burst).encode(), str(cost).encode())
-            cmd = _script("take_tokens", key, _take, rkey.encode(), *args, reused=True)
-            if len(self._takes) >= self._MEMO_SIZE:
-                self._takes.clear()
-            self._takes[memo] = cmd
-        return cmd
+        """The rate limiter's hot path: built once per (key, rate, burst, cost) and kept by
+        the shell (``StoreBase`` memoises it), so it is marked ``reused`` and pre-encoded."""
+        rkey = (self.value_key(key) + ":b").encode()
+        args = (repr(1e6 / rate).encode(), str(burst).encode(), str(cost).encode())
+        return _script("take_tokens", key, _take, rkey, *args, reused=True)
 
     def tokens_available(self, key: str, rate: float, burst: int) -> Command[float]:
-        rkey = self.value_key(key) + ":b"
-        rate, burst = check_bucket(rate, burst)
         args = (repr(1e6 / rate), burst)
-        return _script("tokens_available", key, _float, rkey, *args)
+        rkey = self.value_key(key) + ":b"
+        return _script("tokens_available", key, _float, rkey, *args, guarded=False)
 
     def eviction_policy(self) -> Command[str | None]:
-        return Command("config_get", None, ("CONFIG GET", "maxmemory-policy"), _policy_from_reply)
+        return Command(
+            "config_get",
+            None,
+            ("CONFIG GET", "maxmemory-policy"),
+            _policy_from_reply,
+            guarded=False,
+        )
 
 
 def _policy_from_reply(reply: Any) -> str | None:

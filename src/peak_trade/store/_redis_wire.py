@@ -28,6 +28,11 @@ the store's ``Retry(NoBackoff(), 0)`` (a client's own retry policy is not
 applied here, because re-sending an ``incr`` or ``take_tokens`` would apply it
 twice).
 
+Every socket operation of a store command (connect, send, read, a probe) is
+bounded by the store's ``store_timeout`` (the connections' ``socket_timeout``
+and ``socket_connect_timeout`` are capped at it), so a hung server costs a
+command about that budget, not the client's socket timeout.
+
 Two pool options of the URL are honoured here, since the pool never sees our
 connections:
 
@@ -59,10 +64,19 @@ from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import StoreUnavailableError
 from peak_trade.store import _redis_core as core
 
-__all__ = ["LoopConnections", "ThreadConnections"]
+__all__ = ["LoopConnections", "ThreadConnections", "connection_kwargs"]
 
 _PACKED_SIZE = 4096
 """Bound on the encodings kept for reused commands (the core's memo has the same bound)."""
+
+
+def connection_kwargs(pool: Any, budget: float | None) -> dict[str, Any]:
+    """The pool's connection settings with every socket timeout capped at ``budget``."""
+    kwargs = dict(pool.connection_kwargs)
+    if budget is not None:
+        for name in ("socket_timeout", "socket_connect_timeout"):
+            kwargs[name] = min(kwargs.get(name) or budget, budget)
+    return kwargs
 
 
 def _interval(pool: Any) -> float:
@@ -163,6 +177,7 @@ class ThreadConnections:
         max_connections: at most this many threads hold a connection at once.
         clock: times ``health_check_interval`` (``monotonic``).
         where: the endpoint, for error messages.
+        budget: caps every socket timeout of the connections (``store_timeout``).
     """
 
     __slots__ = (
@@ -171,6 +186,7 @@ class ThreadConnections:
         "_encoded",
         "_holders",
         "_interval",
+        "_kwargs",
         "_live",
         "_local",
         "_lock",
@@ -186,8 +202,10 @@ class ThreadConnections:
         max_connections: int | None = None,
         clock: Clock = system_clock,
         where: str = "",
+        budget: float | None = None,
     ) -> None:
         self._pool = pool
+        self._kwargs = connection_kwargs(pool, budget)
         self._local = threading.local()
         self._live: weakref.WeakSet[Any] = weakref.WeakSet()
         self._holders: weakref.WeakSet[_Owned] = weakref.WeakSet()  # one per thread alive
@@ -199,11 +217,10 @@ class ThreadConnections:
         self._where = where
 
     def _open(self, pid: int) -> Any:
-        pool = self._pool
         with self._lock:
             if self._max is not None and len(self._holders) >= self._max:
                 raise _too_many(self._max, self._where)
-            conn = pool.connection_class(**pool.connection_kwargs)
+            conn = self._pool.connection_class(**self._kwargs)
             owned = _Owned(conn, pid)
             self._holders.add(owned)
             self._live.add(conn)
@@ -285,8 +302,8 @@ class LoopConnections:
     out; after anything but a complete error reply (a timeout, or the task
     being cancelled mid-reply) the connection is closed, never reused; nothing
     is re-sent after it may have reached the server. With ``max_connections``,
-    a command that finds every connection busy waits (up to the pool's connect
-    timeout) for one to be put back.
+    a command that finds every connection busy waits (up to the connect
+    timeout, capped by the budget) for one to be put back.
     """
 
     __slots__ = (
@@ -295,6 +312,7 @@ class LoopConnections:
         "_free",
         "_idle",
         "_interval",
+        "_kwargs",
         "_live",
         "_loop",
         "_max",
@@ -311,8 +329,10 @@ class LoopConnections:
         max_connections: int | None = None,
         clock: Clock = system_clock,
         where: str = "",
+        budget: float | None = None,
     ) -> None:
         self._pool = pool
+        self._kwargs = connection_kwargs(pool, budget)
         self._encoded = _Encodings()
         self._idle: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Any]] = (
             weakref.WeakKeyDictionary()
@@ -360,8 +380,7 @@ class LoopConnections:
                 return handed
         else:
             self._open += 1
-        pool = self._pool
-        conn = pool.connection_class(**pool.connection_kwargs)
+        conn = self._pool.connection_class(**self._kwargs)
         conn._peak_trade_due = self._clock.monotonic() + self._interval if self._interval else 0.0
         self._live.add(conn)
         return conn
@@ -370,7 +389,7 @@ class LoopConnections:
         """Wait for a connection put back (returned) or a slot freed (``None``)."""
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
-        limit = float(self._pool.connection_kwargs.get("socket_connect_timeout") or 2.0)
+        limit = float(self._kwargs.get("socket_connect_timeout") or 2.0)
         try:
             async with asyncio.timeout(limit):
                 return await waiter

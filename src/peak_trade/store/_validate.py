@@ -19,10 +19,12 @@ __all__ = [
     "check_amount",
     "check_bucket",
     "check_cost",
+    "check_expected",
     "check_key",
     "check_limit",
     "check_namespace",
     "check_prefix",
+    "check_seconds",
     "check_ttl",
     "check_value",
     "check_window",
@@ -99,6 +101,11 @@ def check_value(value: object) -> bytes:
     return value
 
 
+def check_expected(expected: object) -> bytes | None:
+    """A compare-and-set ``expected`` value: ``None`` (must be absent) or ``bytes``."""
+    return None if expected is None else check_value(expected)
+
+
 def _positive_number(name: str, value: object, hint: str) -> float:
     if (
         isinstance(value, bool)
@@ -108,6 +115,11 @@ def _positive_number(name: str, value: object, hint: str) -> float:
     ):
         raise _bad(f"{name} must be a finite number > 0.", hint, **{name: value})
     return float(value)
+
+
+def check_seconds(name: str, value: object) -> float:
+    """A timeout or budget of a store (``busy_timeout``, ``store_timeout``, ...): seconds > 0."""
+    return _positive_number(name, value, f"Pass seconds > 0, e.g. {name}=0.5.")
 
 
 def check_ttl(ttl: object) -> float | None:

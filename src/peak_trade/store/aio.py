@@ -4,7 +4,10 @@
   over the same command core as the sync ``RedisStore`` (nothing copied).
 - Memory and SQLite: :class:`AsyncStoreAdapter` runs the sync store's
   primitives, directly for memory (they never block) and in a worker thread
-  (``asyncio.to_thread``) for SQLite (file I/O, lock waits).
+  (``asyncio.to_thread``) for SQLite (file I/O, lock waits): the table of
+  backends says which (``StoreBackend.blocking``).
+- A native async backend subclasses :class:`AsyncStoreBase`, which validates
+  arguments exactly as the sync ``StoreBase`` does and awaits its hooks.
 
 Open one with ``store = await async_store_from_url(url)``; close it with
 ``await store.close()`` or ``async with store: ...``.
@@ -18,11 +21,10 @@ from types import TracebackType
 from typing import Any, ParamSpec, Protocol, Self, TypeVar, runtime_checkable
 
 from peak_trade.clock import Clock, system_clock
-from peak_trade.store.base import Store
-from peak_trade.store.memory import MemoryStore
-from peak_trade.store.url import SecretUrl, parse_store_url, store_from_url
+from peak_trade.store.base import AsyncClosing, AsyncStoreBase, Store
+from peak_trade.store.url import BACKENDS, SecretUrl, open_spec, parse_store_url, resolve_factory
 
-__all__ = ["AsyncStore", "AsyncStoreAdapter", "async_store_from_url"]
+__all__ = ["AsyncStore", "AsyncStoreAdapter", "AsyncStoreBase", "async_store_from_url"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -64,20 +66,28 @@ class AsyncStore(Protocol):
     ) -> None: ...
 
 
-class AsyncStoreAdapter:
+def _blocks(store: Store) -> bool:
+    """Whether ``store``'s calls block, by its row in the table (no row: assume they do)."""
+    row = BACKENDS.for_url(getattr(store, "url", ""))
+    return True if row is None else row.blocking
+
+
+class AsyncStoreAdapter(AsyncClosing):
     """An :class:`AsyncStore` running a sync :class:`~peak_trade.store.Store`'s primitives.
 
     Args:
         store: the sync store (its atomicity is unchanged).
-        offload: run each primitive in a worker thread; default: yes, except
-            for ``MemoryStore`` whose primitives never block.
+        offload: run each primitive in a worker thread; default: what the
+            store's row in the table of backends says (``blocking``): inline
+            for ``memory://``, in a thread for SQLite, Redis and any store
+            whose URL scheme has no row.
     """
 
     def __init__(self, store: Store, *, offload: bool | None = None) -> None:
         self.store = store
         self.url = store.url
         self.namespace = store.namespace
-        self._offload = not isinstance(store, MemoryStore) if offload is None else offload
+        self._offload = _blocks(store) if offload is None else offload
 
     def __repr__(self) -> str:
         return f"AsyncStoreAdapter({self.store!r})"
@@ -135,17 +145,6 @@ class AsyncStoreAdapter:
     async def close(self) -> None:
         await self._call(self.store.close)
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
 
 async def async_store_from_url(
     url: str | SecretUrl,
@@ -156,21 +155,17 @@ async def async_store_from_url(
 ) -> AsyncStore:
     """The async twin of :func:`~peak_trade.store.store_from_url` (same URLs and options).
 
-    For Redis the start-up eviction-policy check is awaited before returning.
+    The URL's row in the table of backends decides: its ``async_factory``
+    (Redis: :class:`~peak_trade.store.aio_redis.AsyncRedisStore`, which
+    connects on its first command), or else the sync store behind an
+    :class:`AsyncStoreAdapter`, opened in a worker thread if its calls block.
     """
     spec = parse_store_url(url, namespace=namespace, options=options)
-    if spec.backend == "redis":
-        from peak_trade.store.aio_redis import AsyncRedisStore
-
-        store = AsyncRedisStore(spec.target, clock=clock or system_clock, **spec.options)
+    assert spec.row is not None
+    if spec.row.async_factory is not None:
+        store: AsyncStore = resolve_factory(spec.row.async_factory)(spec, clock or system_clock)
         store.url = spec.url
-        try:
-            await store.ensure_ready()
-        except BaseException:
-            await store.close()
-            raise
         return store
-    if spec.backend == "memory":
-        return AsyncStoreAdapter(store_from_url(url, namespace=namespace, clock=clock, **options))
-    sync = await asyncio.to_thread(store_from_url, url, namespace=namespace, clock=clock, **options)
-    return AsyncStoreAdapter(sync)
+    if spec.row.blocking:
+        return AsyncStoreAdapter(await asyncio.to_thread(open_spec, spec, clock), offload=True)
+    return AsyncStoreAdapter(open_spec(spec, clock), offload=False)

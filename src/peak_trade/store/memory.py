@@ -10,22 +10,14 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from peak_trade.clock import Clock, system_clock
 from peak_trade.store import _core
-from peak_trade.store._validate import (
-    check_amount,
-    check_bucket,
-    check_cost,
-    check_key,
-    check_limit,
-    check_namespace,
-    check_prefix,
-    check_ttl,
-    check_value,
-    check_window,
-)
 from peak_trade.store.base import DEFAULT_NAMESPACE, StoreBase
+
+if TYPE_CHECKING:
+    from peak_trade._store_url import StoreSpec
 
 __all__ = ["MemoryStore"]
 
@@ -70,10 +62,15 @@ class MemoryStore(StoreBase):
         *,
         _data: _Data | None = None,
     ) -> None:
-        self.namespace = check_namespace(namespace)
+        super().__init__(namespace)
         self.url = "memory://"
         self.clock = clock
         self._data = _data if _data is not None else _Data()
+
+    @classmethod
+    def from_spec(cls, spec: StoreSpec, clock: Clock) -> MemoryStore:
+        """``memory://``: a new, empty store (``store_timeout`` holds trivially: no call waits)."""
+        return cls(spec.options["namespace"], clock)
 
     def namespaced(self, namespace: str) -> MemoryStore:
         """Another store over the same in-process data, under ``namespace``."""
@@ -95,30 +92,23 @@ class MemoryStore(StoreBase):
         self._data.values[k] = (value, None if ttl is None else now + ttl)
         self._data.maybe_purge(now)
 
-    # ------------------------------------------------------------ primitives
+    # ------------------------------------------------------------ hooks (arguments validated)
 
-    def ping(self) -> None:
+    def _ping(self) -> None:
         """Always answers."""
 
-    def get(self, key: str) -> bytes | None:
-        k = (self.namespace, check_key(key))
+    def _get(self, key: str) -> bytes | None:
         with self._data.lock:
-            return self._live(k, self.clock.time())
+            return self._live((self.namespace, key), self.clock.time())
 
-    def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
-        k, value, ttl = (self.namespace, check_key(key)), check_value(value), check_ttl(ttl)
+    def _set(self, key: str, value: bytes, ttl: float | None) -> None:
         with self._data.lock:
-            self._put(k, value, ttl, self.clock.time())
+            self._put((self.namespace, key), value, ttl, self.clock.time())
 
-    def set_if_absent(self, key: str, value: bytes, ttl: float | None = None) -> bool:
-        return self.compare_and_set(key, None, value, ttl)
-
-    def compare_and_set(
-        self, key: str, expected: bytes | None, new: bytes, ttl: float | None = None
+    def _compare_and_set(
+        self, key: str, expected: bytes | None, new: bytes, ttl: float | None
     ) -> bool:
-        k, new, ttl = (self.namespace, check_key(key)), check_value(new), check_ttl(ttl)
-        if expected is not None:
-            check_value(expected)
+        k = (self.namespace, key)
         with self._data.lock:
             now = self.clock.time()
             if self._live(k, now) != expected:
@@ -126,16 +116,16 @@ class MemoryStore(StoreBase):
             self._put(k, new, ttl, now)
             return True
 
-    def compare_and_delete(self, key: str, expected: bytes) -> bool:
-        k, expected = (self.namespace, check_key(key)), check_value(expected)
+    def _compare_and_delete(self, key: str, expected: bytes) -> bool:
+        k = (self.namespace, key)
         with self._data.lock:
             if self._live(k, self.clock.time()) != expected:
                 return False
             del self._data.values[k]
             return True
 
-    def delete(self, key: str) -> bool:
-        k = (self.namespace, check_key(key))
+    def _delete(self, key: str) -> bool:
+        k = (self.namespace, key)
         with self._data.lock:
             now = self.clock.time()
             found = self._live(k, now) is not None
@@ -144,8 +134,8 @@ class MemoryStore(StoreBase):
             tat = self._data.buckets.pop(k, None)
             return found or (win is not None and win[0] > now) or (tat is not None and tat > now)
 
-    def ttl(self, key: str) -> float | None:
-        k = (self.namespace, check_key(key))
+    def _ttl(self, key: str) -> float | None:
+        k = (self.namespace, key)
         with self._data.lock:
             now = self.clock.time()
             if self._live(k, now) is None:
@@ -153,8 +143,7 @@ class MemoryStore(StoreBase):
             expires_at = self._data.values[k][1]
             return math.inf if expires_at is None else expires_at - now
 
-    def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
-        key, amount, ttl = check_key(key), check_amount(amount), check_ttl(ttl)
+    def _incr(self, key: str, amount: int, ttl: float | None) -> int:
         k = (self.namespace, key)
         with self._data.lock:
             now = self.clock.time()
@@ -166,9 +155,8 @@ class MemoryStore(StoreBase):
                 self._data.values[k] = (str(result).encode(), self._data.values[k][1])
             return result
 
-    def window_hit(self, key: str, window: float, cost: int = 1, limit: int | None = None) -> int:
-        k = (self.namespace, check_key(key))
-        window, cost, limit = check_window(window), check_cost(cost), check_limit(limit)
+    def _window_hit(self, key: str, window: float, cost: int, limit: int | None) -> int:
+        k = (self.namespace, key)
         with self._data.lock:
             now = self.clock.time()
             cutoff = now - window
@@ -185,9 +173,9 @@ class MemoryStore(StoreBase):
                 self._data.windows.pop(k, None)
             return total
 
-    def take_tokens(self, key: str, rate: float, burst: int, cost: int = 1) -> tuple[bool, float]:
-        k, cost = (self.namespace, check_key(key)), check_cost(cost, minimum=1)
-        rate, burst = check_bucket(rate, burst, cost)
+    def _take_tokens(self, bucket: Any) -> tuple[bool, float]:
+        key, rate, burst, cost = bucket
+        k = (self.namespace, key)
         with self._data.lock:
             now = self.clock.time()
             allowed, wait, tat = _core.gcra_take(self._data.buckets.get(k), now, rate, burst, cost)
@@ -196,14 +184,12 @@ class MemoryStore(StoreBase):
                 self._data.maybe_purge(now)
             return allowed, wait
 
-    def tokens_available(self, key: str, rate: float, burst: int) -> float:
-        k = (self.namespace, check_key(key))
-        rate, burst = check_bucket(rate, burst)
+    def _tokens_available(self, key: str, rate: float, burst: int) -> float:
         with self._data.lock:
-            return _core.gcra_available(self._data.buckets.get(k), self.clock.time(), rate, burst)
+            tat = self._data.buckets.get((self.namespace, key))
+            return _core.gcra_available(tat, self.clock.time(), rate, burst)
 
-    def scan(self, prefix: str) -> list[str]:
-        prefix = check_prefix(prefix)
+    def _scan(self, prefix: str) -> list[str]:
         with self._data.lock:
             now = self.clock.time()
             found = [

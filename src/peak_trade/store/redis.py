@@ -29,18 +29,26 @@ from peak_trade.logging import mask_url_credentials
 from peak_trade.store import _redis_checks as checks
 from peak_trade.store import _redis_core as core
 from peak_trade.store._redis_wire import ThreadConnections
-from peak_trade.store.base import DEFAULT_NAMESPACE, StoreBase
+from peak_trade.store._validate import check_seconds
+from peak_trade.store.base import DEFAULT_NAMESPACE, StoreBase, _Checked
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
 __all__ = [
+    "DEFAULT_STORE_TIMEOUT",
+    "RedisShell",
     "RedisStore",
     "check_max_connections",
     "client_options",
     "describe_client",
     "open_client",
 ]
+
+DEFAULT_STORE_TIMEOUT = 0.5
+"""Seconds one Redis command may take by default (connect, send and read): ten times
+a slow cross-zone round trip plus a fork pause of a few GB, and a tenth of the
+5 s socket timeout that bounds ``scan`` (see docs/stores.md, "Time budget")."""
 
 T = TypeVar("T")
 C = TypeVar("C", redis.Redis, "aioredis.Redis")
@@ -127,122 +135,164 @@ def open_client(
     return client, owned, url, where
 
 
-class RedisStore(StoreBase):
-    """A :class:`~peak_trade.store.Store` in Redis or Valkey (scripts touch one cluster slot).
+class RedisShell(_Checked):
+    """What the sync and the async Redis store share: arguments, client, budget, gate.
+
+    Constructing does no I/O, so a worker can start while Redis is down: the
+    first command (or ``ping()``) connects. The eviction-policy check runs as
+    soon as Redis answers; until it has passed, writes and ``ping()`` are
+    refused (reads go through).
 
     Args:
-        client_or_url: a ``redis.Redis`` (not closed by :meth:`close`) or a
-            ``redis://``, ``rediss://`` or ``unix://`` URL.
+        client_or_url: a ``redis.Redis`` (``redis.asyncio.Redis`` for the async
+            store; not closed by ``close()``) or a ``redis://``, ``rediss://`` or
+            ``unix://`` URL.
         namespace: key prefix, so several logical stores can share one db.
-        eviction_policy_check: at construction, ``"refuse"`` raises
-            :class:`~peak_trade.errors.UnsafeStoreConfigError` unless the server's
-            ``maxmemory-policy`` is ``noeviction``; ``"warn"`` logs instead;
-            ``"off"`` skips the check (and does not connect).
-        connect_timeout, socket_timeout: seconds, for clients made from a URL.
-        max_connections: at most this many threads hold a connection at once
-            (``?max_connections=`` in the URL); a thread beyond it gets
-            :class:`~peak_trade.errors.StoreUnavailableError`. ``None``: no bound.
+        eviction_policy_check: ``"refuse"`` raises
+            :class:`~peak_trade.errors.UnsafeStoreConfigError` for writes unless
+            the server's ``maxmemory-policy`` is ``noeviction``; ``"warn"`` logs
+            instead; ``"off"`` skips the check.
+        connect_timeout, socket_timeout: seconds, for clients made from a URL
+            (``socket_timeout`` also bounds ``scan``).
+        store_timeout: the time budget of one command (default 0.5 s): every
+            socket operation of a command (connect, send, read) gives up after
+            it with :class:`~peak_trade.errors.StoreUnavailableError`, so a hung
+            Redis costs a protected call this long, not ``socket_timeout``.
+            Capped by the client's ``socket_timeout``; ``store.store_timeout``
+            is the budget in force.
+        max_connections: the sync store opens at most this many connections,
+            one per thread (a thread beyond it gets ``StoreUnavailableError``);
+            the async store makes a command wait for a free one, up to
+            ``connect_timeout`` (capped by ``store_timeout``). ``None``: no bound.
         clock: times the connections' ``health_check_interval`` (from the URL or
             the client's pool); every decision still uses the server's clock.
     """
 
+    _from_url: Callable[..., Any]
+    _retry: Callable[[], Any]
+    _transport: Callable[..., Any]
+    client: Any
+    _wire: Any
+
     def __init__(
         self,
-        client_or_url: redis.Redis | str | SecretUrl,
+        client_or_url: Any,
         *,
         namespace: str = DEFAULT_NAMESPACE,
         eviction_policy_check: checks.EvictionCheck = "refuse",
         connect_timeout: float = 2.0,
         socket_timeout: float = 5.0,
+        store_timeout: float = DEFAULT_STORE_TIMEOUT,
         max_connections: int | None = None,
         clock: Clock = system_clock,
     ) -> None:
-        self._cmd = core.RedisCommands(namespace)
-        self.namespace = self._cmd.namespace
+        super().__init__(namespace)
+        self._cmd = core.RedisCommands(self.namespace)
         mode = checks.check_mode(eviction_policy_check)
+        budget = check_seconds("store_timeout", store_timeout)
         limit = check_max_connections(max_connections)
         client, self._owned, self.url, self._where = open_client(
-            client_or_url,
-            redis.Redis.from_url,
-            Retry(NoBackoff(), 0),
-            connect_timeout,
-            socket_timeout,
+            client_or_url, self._from_url, self._retry(), connect_timeout, socket_timeout
         )
         self.client = client
         self._raw: Any = client  # redis-py's execute_command is untyped
-        self._wire = ThreadConnections(
-            client.connection_pool, max_connections=limit, clock=clock, where=self._where
+        socket = client.connection_pool.connection_kwargs.get("socket_timeout")
+        self.store_timeout = min(budget, socket) if socket else budget
+        self._gate = checks.PolicyGate(mode, self.url)
+        self._wire = self._transport(
+            client.connection_pool,
+            max_connections=limit,
+            clock=clock,
+            where=self._where,
+            budget=self.store_timeout,
         )
-        if mode != "off":
-            try:
-                self._check_eviction_policy(mode)
-            except BaseException:
-                self.close()
-                raise
 
     def _error(self, exc: Exception, op: str, key: str | None) -> Exception:
-        return checks.wrap_error(exc, url=self.url, where=self._where, op=op, key=key)
+        return checks.wrap_error(
+            exc, url=self.url, where=self._where, op=op, key=key, budget=self.store_timeout
+        )
 
-    def _check_eviction_policy(self, mode: checks.EvictionCheck) -> None:
-        cmd = self._cmd.eviction_policy()
-        try:
-            reply = self._raw.execute_command(*cmd.args)
-        except redis.ResponseError as exc:
-            checks.policy_unverifiable(exc, mode, self.url)
-            return
-        except redis.RedisError as exc:
-            raise self._error(exc, cmd.op, None) from exc
-        checks.check_policy_reply(cmd.parse(reply), mode, self.url)
+    def _bucket(self, key: str, rate: float, burst: int, cost: int) -> Any:
+        return self._cmd.take_tokens(key, rate, burst, cost)  # kept by the base's memo
+
+
+def _sync_retry() -> Retry:
+    return Retry(NoBackoff(), 0)
+
+
+class RedisStore(RedisShell, StoreBase):
+    """A :class:`~peak_trade.store.Store` in Redis or Valkey (scripts touch one cluster slot).
+
+    See :class:`RedisShell` for the arguments. Commands go out on one
+    connection per thread.
+    """
+
+    _from_url = redis.Redis.from_url
+    _retry = staticmethod(_sync_retry)
+    _transport = ThreadConnections
+    client: redis.Redis
+
+    def _pass_gate(self, cmd: core.Command[Any]) -> None:
+        """The eviction-policy check, before a command, until it has passed."""
+        gate = self._gate
+        if gate.due(cmd.guarded):
+            check = self._cmd.eviction_policy()
+            try:
+                gate.settle(check.parse(self._wire.send(check)))
+            except redis.ResponseError as exc:
+                gate.unverifiable(exc)
+            except redis.RedisError as exc:
+                raise self._error(exc, cmd.op, cmd.key) from exc
+        gate.admit(cmd.op, cmd.key, cmd.guarded)
 
     def _run(self, cmd: core.Command[T]) -> T:
         """Send one command (one round trip) on this thread's connection and parse its reply."""
+        if not self._gate.passed:
+            self._pass_gate(cmd)
         try:
             reply = self._wire.send(cmd)
         except redis.RedisError as exc:
             raise self._error(exc, cmd.op, cmd.key) from exc
         return cmd.parse(reply)
 
-    # ------------------------------------------------------------ primitives
+    # ------------------------------------------------------------ hooks (arguments validated)
 
-    def ping(self) -> None:
+    def _ping(self) -> None:
         self._run(self._cmd.ping())
 
-    def get(self, key: str) -> bytes | None:
+    def _get(self, key: str) -> bytes | None:
         return self._run(self._cmd.get(key))
 
-    def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+    def _set(self, key: str, value: bytes, ttl: float | None) -> None:
         self._run(self._cmd.set(key, value, ttl))
 
-    def set_if_absent(self, key: str, value: bytes, ttl: float | None = None) -> bool:
-        return self._run(self._cmd.set_if_absent(key, value, ttl))
-
-    def compare_and_set(
-        self, key: str, expected: bytes | None, new: bytes, ttl: float | None = None
+    def _compare_and_set(
+        self, key: str, expected: bytes | None, new: bytes, ttl: float | None
     ) -> bool:
         return self._run(self._cmd.compare_and_set(key, expected, new, ttl))
 
-    def compare_and_delete(self, key: str, expected: bytes) -> bool:
+    def _compare_and_delete(self, key: str, expected: bytes) -> bool:
         return self._run(self._cmd.compare_and_delete(key, expected))
 
-    def delete(self, key: str) -> bool:
+    def _delete(self, key: str) -> bool:
         return self._run(self._cmd.delete(key))
 
-    def ttl(self, key: str) -> float | None:
+    def _ttl(self, key: str) -> float | None:
         return self._run(self._cmd.ttl(key))
 
-    def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+    def _incr(self, key: str, amount: int, ttl: float | None) -> int:
         return self._run(self._cmd.incr(key, amount, ttl))
 
-    def window_hit(self, key: str, window: float, cost: int = 1, limit: int | None = None) -> int:
+    def _window_hit(self, key: str, window: float, cost: int, limit: int | None) -> int:
         return self._run(self._cmd.window_hit(key, window, cost, limit))
 
-    def take_tokens(self, key: str, rate: float, burst: int, cost: int = 1) -> tuple[bool, float]:
-        return self._run(self._cmd.take_tokens(key, rate, burst, cost))
+    # the hot path: take_tokens hands over the memoised command, sent as it is
+    _take_tokens = _run  # type: ignore[assignment]  # (a Command is what _bucket made)
 
-    def tokens_available(self, key: str, rate: float, burst: int) -> float:
+    def _tokens_available(self, key: str, rate: float, burst: int) -> float:
         return self._run(self._cmd.tokens_available(key, rate, burst))
 
-    def scan(self, prefix: str) -> list[str]:
+    def _scan(self, prefix: str) -> list[str]:
         pattern = self._cmd.scan_pattern(prefix)
         found: set[str] = set()
         try:

@@ -6,8 +6,10 @@ How it stays atomic across processes:
 - Autocommit connections (``isolation_level=None``). Every read-modify-write
   primitive runs in ``BEGIN IMMEDIATE ... COMMIT``: the write lock is taken
   *before* reading, so two processes can never both see "absent" and both
-  write. Waiting for the lock is bounded by ``busy_timeout``; past it the
-  primitive raises :class:`~peak_trade.errors.StoreUnavailableError`.
+  write. A primitive waits for the lock at most ``store_timeout`` (default:
+  ``busy_timeout``); past it the primitive raises
+  :class:`~peak_trade.errors.StoreUnavailableError`. Opening the file (schema,
+  WAL switch) waits up to ``busy_timeout``.
 - Plain reads are one ``SELECT`` (a consistent snapshot).
 - One connection per thread, used by that thread only (:class:`_ThreadConnections`).
   A thread's connection is closed as soon as the thread ends (a holder in its
@@ -44,18 +46,7 @@ from peak_trade.errors import StoreError, StoreUnavailableError
 from peak_trade.logging import get_logger
 from peak_trade.store import _core
 from peak_trade.store._sqlite_schema import SCHEMA_VERSION, create_schema, purge
-from peak_trade.store._validate import (
-    check_amount,
-    check_bucket,
-    check_cost,
-    check_key,
-    check_limit,
-    check_namespace,
-    check_prefix,
-    check_ttl,
-    check_value,
-    check_window,
-)
+from peak_trade.store._validate import check_seconds
 from peak_trade.store.base import DEFAULT_NAMESPACE, StoreBase
 
 __all__ = ["PURGE_EVERY", "SqliteStore"]
@@ -73,7 +64,14 @@ class SqliteStore(StoreBase):
         path: the database file; its parent directory is created.
         namespace: key prefix, so several logical stores can share one file.
         clock: wall-clock source for expiry, windows and buckets.
-        busy_timeout: seconds to wait for another process's write lock.
+        busy_timeout: seconds to wait for another process's write lock while
+            opening the file (creating the schema, switching to WAL), and in
+            primitives unless ``store_timeout`` is given.
+        store_timeout: seconds a primitive waits for another process's write
+            lock (its time budget: reads never wait under WAL); default
+            ``busy_timeout``. SQLite's busy handler polls the lock with short
+            sleeps, so a budget far below the longest write transaction of
+            the other processes turns contention into errors.
     """
 
     def __init__(
@@ -83,6 +81,7 @@ class SqliteStore(StoreBase):
         clock: Clock = system_clock,
         *,
         busy_timeout: float = 5.0,
+        store_timeout: float | None = None,
     ) -> None:
         self.path = Path(path)
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
@@ -91,10 +90,15 @@ class SqliteStore(StoreBase):
                 hint="Use memory:// for a store that lives in this process only.",
                 context={"path": str(path)},
             )
-        self.namespace = check_namespace(namespace)
+        super().__init__(namespace)
         self.url = f"sqlite:///{path}"
         self.clock = clock
-        self.busy_timeout = float(busy_timeout)
+        self.busy_timeout = check_seconds("busy_timeout", busy_timeout)
+        self.store_timeout = (
+            self.busy_timeout
+            if store_timeout is None
+            else check_seconds("store_timeout", store_timeout)
+        )
         self._pool = _ThreadConnections(self._connect)
         self._writes = itertools.count(1)
         try:
@@ -114,7 +118,11 @@ class SqliteStore(StoreBase):
 
     def _open_schema(self) -> None:
         with self._errors("open", None), self._pool.use() as conn:
-            version = create_schema(conn)
+            conn.execute(f"PRAGMA busy_timeout = {_ms(self.busy_timeout)}")
+            try:
+                version = create_schema(conn)
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {_ms(self.store_timeout)}")
         if version != SCHEMA_VERSION:
             raise StoreError(
                 f"The store file has schema version {version}; this peak-trade reads "
@@ -133,9 +141,10 @@ class SqliteStore(StoreBase):
             check_same_thread=False,
         )
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            conn.execute(f"PRAGMA busy_timeout = {_ms(self.busy_timeout)}")
             self._enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA busy_timeout = {_ms(self.store_timeout)}")  # primitives
         except BaseException:
             conn.close()
             raise
@@ -173,11 +182,15 @@ class SqliteStore(StoreBase):
             context["key"] = key
         text = str(exc).lower()
         if "locked" in text or "busy" in text:
+            opening = op == "open"
+            name = "busy_timeout" if opening else "store_timeout"
+            waited = self.busy_timeout if opening else self.store_timeout
+            context[name] = waited
             return StoreUnavailableError(
-                "The SQLite store stayed locked by another connection past busy_timeout.",
-                hint=f"Another process held the write lock for more than {self.busy_timeout} s: "
-                "look for a stuck process using this file, or raise busy_timeout "
-                "(e.g. sqlite:///path.db?busy_timeout=30).",
+                f"The SQLite store stayed locked by another connection past {name} ({waited:g} s).",
+                hint=f"Another process held the write lock for more than {waited:g} s: look for "
+                f"a stuck process using this file, or raise {name} (e.g. "
+                f"sqlite:///path.db?{name}=30; store_timeout defaults to busy_timeout).",
                 context=context,
             )
         if isinstance(exc, sqlite3.DatabaseError) and (
@@ -244,32 +257,24 @@ class SqliteStore(StoreBase):
             (self.namespace, key, value, None if ttl is None else now + ttl),
         )
 
-    # ------------------------------------------------------------ primitives
+    # ------------------------------------------------------------ hooks (arguments validated)
 
-    def ping(self) -> None:
+    def _ping(self) -> None:
         with self._read("ping", None) as conn:
             conn.execute("SELECT version FROM meta").fetchone()
 
-    def get(self, key: str) -> bytes | None:
-        key = check_key(key)
+    def _get(self, key: str) -> bytes | None:
         with self._read("get", key) as conn:
             row = self._live_row(conn, key, self.clock.time())
         return None if row is None else bytes(row[0])
 
-    def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
-        key, value, ttl = check_key(key), check_value(value), check_ttl(ttl)
+    def _set(self, key: str, value: bytes, ttl: float | None) -> None:
         with self._write("set", key) as conn:
             self._put(conn, key, value, ttl, self.clock.time())
 
-    def set_if_absent(self, key: str, value: bytes, ttl: float | None = None) -> bool:
-        return self.compare_and_set(key, None, value, ttl)
-
-    def compare_and_set(
-        self, key: str, expected: bytes | None, new: bytes, ttl: float | None = None
+    def _compare_and_set(
+        self, key: str, expected: bytes | None, new: bytes, ttl: float | None
     ) -> bool:
-        key, new, ttl = check_key(key), check_value(new), check_ttl(ttl)
-        if expected is not None:
-            check_value(expected)
         with self._write("compare_and_set", key) as conn:
             now = self.clock.time()
             row = self._live_row(conn, key, now)
@@ -278,8 +283,7 @@ class SqliteStore(StoreBase):
             self._put(conn, key, new, ttl, now)
             return True
 
-    def compare_and_delete(self, key: str, expected: bytes) -> bool:
-        key, expected = check_key(key), check_value(expected)
+    def _compare_and_delete(self, key: str, expected: bytes) -> bool:
         with self._write("compare_and_delete", key) as conn:
             row = self._live_row(conn, key, self.clock.time())
             if row is None or bytes(row[0]) != expected:
@@ -287,8 +291,7 @@ class SqliteStore(StoreBase):
             conn.execute("DELETE FROM kv WHERE ns = ? AND key = ?", (self.namespace, key))
             return True
 
-    def delete(self, key: str) -> bool:
-        key = check_key(key)
+    def _delete(self, key: str) -> bool:
         ident = (self.namespace, key)
         with self._write("delete", key) as conn:
             now = self.clock.time()
@@ -302,8 +305,7 @@ class SqliteStore(StoreBase):
                 conn.execute(f"DELETE FROM {table} WHERE ns = ? AND key = ?", ident)
             return found is not None
 
-    def ttl(self, key: str) -> float | None:
-        key = check_key(key)
+    def _ttl(self, key: str) -> float | None:
         with self._read("ttl", key) as conn:
             now = self.clock.time()
             row = self._live_row(conn, key, now)
@@ -311,8 +313,7 @@ class SqliteStore(StoreBase):
             return None
         return math.inf if row[1] is None else float(row[1]) - now
 
-    def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
-        key, amount, ttl = check_key(key), check_amount(amount), check_ttl(ttl)
+    def _incr(self, key: str, amount: int, ttl: float | None) -> int:
         with self._write("incr", key) as conn:
             now = self.clock.time()
             row = self._live_row(conn, key, now)
@@ -334,9 +335,7 @@ class SqliteStore(StoreBase):
         ).fetchone()
         return int(row[0])
 
-    def window_hit(self, key: str, window: float, cost: int = 1, limit: int | None = None) -> int:
-        key = check_key(key)
-        window, cost, limit = check_window(window), check_cost(cost), check_limit(limit)
+    def _window_hit(self, key: str, window: float, cost: int, limit: int | None) -> int:
         if cost == 0:
             with self._read("window_hit", key) as conn:
                 return self._window_total(conn, key, self.clock.time() - window)
@@ -361,9 +360,8 @@ class SqliteStore(StoreBase):
         ).fetchone()
         return None if row is None else float(row[0])
 
-    def take_tokens(self, key: str, rate: float, burst: int, cost: int = 1) -> tuple[bool, float]:
-        key, cost = check_key(key), check_cost(cost, minimum=1)
-        rate, burst = check_bucket(rate, burst, cost)
+    def _take_tokens(self, bucket: Any) -> tuple[bool, float]:
+        key, rate, burst, cost = bucket
         with self._write("take_tokens", key) as conn:
             now = self.clock.time()
             allowed, wait, tat = _core.gcra_take(self._tat(conn, key), now, rate, burst, cost)
@@ -374,15 +372,12 @@ class SqliteStore(StoreBase):
                 )
             return allowed, wait
 
-    def tokens_available(self, key: str, rate: float, burst: int) -> float:
-        key = check_key(key)
-        rate, burst = check_bucket(rate, burst)
+    def _tokens_available(self, key: str, rate: float, burst: int) -> float:
         with self._read("tokens_available", key) as conn:
             tat = self._tat(conn, key)
         return _core.gcra_available(tat, self.clock.time(), rate, burst)
 
-    def scan(self, prefix: str) -> list[str]:
-        prefix = check_prefix(prefix)
+    def _scan(self, prefix: str) -> list[str]:
         with self._read("scan", prefix) as conn:
             rows = conn.execute(
                 f"SELECT key FROM kv WHERE ns = ? AND key >= ? AND substr(key, 1, ?) = ? "
@@ -390,6 +385,11 @@ class SqliteStore(StoreBase):
                 (self.namespace, prefix, len(prefix), prefix, self.clock.time()),
             ).fetchall()
         return [str(r[0]) for r in rows]
+
+
+def _ms(seconds: float) -> int:
+    """Seconds as whole milliseconds for ``PRAGMA busy_timeout`` (at least 1)."""
+    return max(1, round(seconds * 1000))
 
 
 # ------------------------------------------------------------------ connections
