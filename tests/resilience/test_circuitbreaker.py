@@ -505,6 +505,19 @@ def test_reset_and_open(clock: ManualClock) -> None:
     assert state_of(breaker) is CircuitState.CLOSED
 
 
+def test_open_on_an_open_breaker_starts_its_period_again(clock: ManualClock) -> None:
+    breaker, f = make(clock, recovery_timeout=10)
+    breaker.open()
+    clock.advance(6)
+    breaker.open()
+    assert breaker.retry_after == pytest.approx(10.0)
+    assert breaker.stats.state_changes == 1  # no new transition
+    clock.advance(6)
+    with pytest.raises(CircuitOpenError) as info:
+        f()
+    assert info.value.retry_after == pytest.approx(4.0)
+
+
 # --------------------------------------------------------------------------- sliding windows
 
 

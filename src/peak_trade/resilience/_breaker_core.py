@@ -290,7 +290,9 @@ class BreakerCore:
     # -- moves decided outside a call (an operator, the fleet)
 
     def move(self, to: CircuitState, now: float) -> None:
-        """Go to ``to`` now (nothing happens if already there)."""
+        """Go to ``to`` now (nothing happens if already there, except that OPEN starts again)."""
+        if to is _OPEN and self.state is _OPEN:
+            self.opened_at = now
         self._transition(to, now)
         self._refresh()
 

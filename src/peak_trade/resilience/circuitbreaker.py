@@ -619,7 +619,11 @@ class CircuitBreaker:
         self._move(_CLOSED, clear=True)
 
     def open(self) -> None:
-        """Trip the breaker now, as if the threshold had been reached."""
+        """Trip the breaker now, as if the threshold had been reached.
+
+        On an OPEN breaker the open period starts again (as Resilience4j's
+        ``transitionToOpenState``); with a store, for the whole fleet.
+        """
         self._move(CircuitState.OPEN)
 
     def force_open(self) -> None:
