@@ -42,6 +42,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import functools
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -158,6 +159,16 @@ def _watchdog(loop: asyncio.AbstractEventLoop, clock: Clock, attr: str) -> _Watc
     except AttributeError:  # pragma: no cover - loops with __slots__
         _watchdogs.setdefault(loop, {})[id(clock)] = dog
     return dog
+
+
+if sys.version_info >= (3, 12):  # pragma: no cover - implemented in C from 3.12 on
+    _current_task: Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None] = (
+        asyncio.current_task
+    )
+else:  # 3.11's asyncio.current_task is Python code around this very lookup
+    from asyncio.tasks import _current_tasks  # type: ignore[attr-defined]
+
+    _current_task = _current_tasks.get
 
 
 DEFAULT_MAX_WORKERS = 32
@@ -306,10 +317,10 @@ class Timeout:
     async def _call_async(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        task = _current_task(loop)
         assert task is not None  # a coroutine awaited by asyncio always runs in a task
         mine, token, _ = self._enter_deadline()
-        loop = task.get_loop()
         dog: _Watchdog | None = getattr(loop, self._dog_attr, None)
         if dog is None:
             dog = _watchdog(loop, self._clock, self._dog_attr)
