@@ -171,7 +171,9 @@ class BreakerCore:
         self.free_permit: Permit | None = None
         self.quiet_permit: Permit | None = None
         self.quiet_run = 0
-        self._clear_counters()
+        self.success_count = self.failure_count = self.ignored_count = 0
+        self.rejected_count = self.slow_call_count = self.state_changes = 0
+        self.consecutive_failures = self.half_open_in_flight = self.half_open_successes = 0
         self._refresh()
 
     # -- what is read
@@ -240,22 +242,27 @@ class BreakerCore:
     def succeeded(self, permit: Permit, now: float, duration: float) -> None:
         """The call of ``permit`` returned after ``duration`` seconds."""
         self.success_count += 1
-        slow = self._slow(duration)
-        if permit is self.permit:
-            state = self.state
-            if state is _CLOSED:
-                self.consecutive_failures = 0
-                if self.window is not None and self._record(now, False, slow):
-                    self._transition(_OPEN, now)
-            elif state is _HALF_OPEN:
-                self.half_open_in_flight -= 1
-                if slow:
+        slow = self.needs_duration and self._slow(duration)
+        if permit is not self.permit:
+            return  # an earlier period's call: counted, nothing else
+        state = self.state
+        if state is _CLOSED:
+            if self.window is not None:
+                if self._record(now, False, slow):
                     self._transition(_OPEN, now)
                 else:
-                    self.half_open_successes += 1
-                    if self.half_open_successes >= self.success_threshold:
-                        self._transition(_CLOSED, now)
-        self._refresh()
+                    self._refresh()  # the window may be clean again
+            elif self.consecutive_failures:
+                self.consecutive_failures = 0
+                self._refresh()
+        elif state is _HALF_OPEN:
+            self.half_open_in_flight -= 1
+            if slow:
+                self._transition(_OPEN, now)
+            else:
+                self.half_open_successes += 1
+                if self.half_open_successes >= self.success_threshold:
+                    self._transition(_CLOSED, now)
 
     def failed(self, permit: Permit, now: float, duration: float, run: int | None = None) -> None:
         """The call of ``permit`` failed after ``duration`` seconds.
@@ -264,22 +271,24 @@ class BreakerCore:
         when someone else counts it (the fleet); else the core counts.
         """
         self.failure_count += 1
-        slow = self._slow(duration)
-        if permit is self.permit:
-            state = self.state
-            if state is _CLOSED:
-                if self.window is not None:
-                    if self._record(now, True, slow):
-                        self._transition(_OPEN, now)
-                else:
-                    self.consecutive_failures = (
-                        run if run is not None else self.consecutive_failures + 1
-                    )
-                    if self.consecutive_failures >= self.failure_threshold:
-                        self._transition(_OPEN, now)
-            elif state is _HALF_OPEN:
+        slow = self.needs_duration and self._slow(duration)
+        if permit is not self.permit:
+            return
+        state = self.state
+        if state is _CLOSED:
+            if self.window is not None:
+                tripped = self._record(now, True, slow)
+            else:
+                self.consecutive_failures = (
+                    run if run is not None else self.consecutive_failures + 1
+                )
+                tripped = self.consecutive_failures >= self.failure_threshold
+            if tripped:
                 self._transition(_OPEN, now)
-        self._refresh()
+            else:
+                self._refresh()  # a success now has a failure to forget
+        elif state is _HALF_OPEN:
+            self._transition(_OPEN, now)
 
     def ignored(self, permit: Permit) -> None:
         """The call of ``permit`` ended as neither (or was never made): free its trial slot."""
@@ -294,7 +303,6 @@ class BreakerCore:
         if to is _OPEN and self.state is _OPEN:
             self.opened_at = now
         self._transition(to, now)
-        self._refresh()
 
     def clear(self) -> None:
         """Forget every statistic and the window (an operator's ``reset``, before moving)."""
@@ -308,7 +316,6 @@ class BreakerCore:
         """Be OPEN, with a trial allowed in ``seconds`` (the fleet's open period)."""
         self._transition(_OPEN, now)
         self.opened_at = now + seconds - self.recovery_timeout
-        self._refresh()
 
     # -- internals
 
@@ -357,6 +364,7 @@ class BreakerCore:
         elif to is _CLOSED and self.window is not None:
             self.window.reset()
         self.pending.append((frm, to))
+        self._refresh()
 
     def _calm(self) -> bool:
         """In CLOSED a success is only counted: no run of failures, or a clean count window."""

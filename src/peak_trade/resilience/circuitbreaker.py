@@ -388,7 +388,10 @@ class _LocalBreaker:
         return isinstance(exc, self._expected) and not isinstance(exc, self._excluded)
 
     def record_success(self, token: Token) -> tuple[Transition, ...]:
-        permit, start = _split(token)
+        if token.__class__ is tuple:
+            permit, start = token
+        else:
+            permit, start = cast(Permit, token), None
         core, lock = self.core, self.lock
         lock.acquire()
         try:
@@ -415,7 +418,7 @@ class _LocalBreaker:
         return changes
 
     def record_failure(
-        self, token: Token, exc: BaseException, run: int | None
+        self, token: Token, exc: BaseException, run: int | None = None
     ) -> tuple[Transition, ...]:
         if not self.counts(exc):
             self.release(token)
@@ -460,10 +463,6 @@ class _AlwaysAsk:
 
 
 _ALWAYS_ASK = _AlwaysAsk()
-
-
-def _never_quiet(token: Any) -> bool:
-    return False
 
 
 # --------------------------------------------------------------------------- the breaker
@@ -739,10 +738,16 @@ class _Hooks:
         local = breaker._local
         shared = breaker._fleet is not None
         self.ready: Any = _ALWAYS_ASK if shared else local.core
-        self.quiet: Callable[[Any], bool] = _never_quiet if shared else local.core.quiet_success
+        self.quiet: Callable[[Any], bool] = local.core.quiet_success
         self.acquire, self.release = local.lock.acquire, local.lock.release
         self.timing = local.timing
-        self.enter, self.ok, self.fail = breaker._enter, breaker._ok, breaker._fail
+        self.enter: Callable[[], Token]
+        self.ok: Callable[[Token], object]
+        self.fail: Callable[[Token, BaseException], object]
+        if shared:
+            self.enter, self.ok, self.fail = breaker._enter, breaker._ok, breaker._fail
+        else:  # the same steps, one call less
+            self.enter, self.ok, self.fail = local.enter, local.record_success, local.record_failure
         self.aenter, self.aok, self.afail = breaker._aenter, breaker._aok, breaker._afail
         self.drop = local.release
 
@@ -781,20 +786,23 @@ def _function_shell(func: Callable[..., Any], h: _Hooks) -> Callable[..., Any]:
     @wraps(func)
     def protected(*args: Any, **kwargs: Any) -> Any:
         token = ready.free_permit
-        if token is None or timing.active:
+        asked = token is None or timing.active
+        if asked:
             token = enter()
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
             fail(token, exc)
             raise
-        acquire()
-        try:
-            settled = quiet(token)
-        finally:
-            release()
-        if not settled:
-            ok(token)
+        if not asked:
+            acquire()
+            try:
+                settled = quiet(token)
+            finally:
+                release()
+            if settled:
+                return result
+        ok(token)
         return result
 
     return protected
@@ -808,20 +816,23 @@ def _coroutine_shell(func: Callable[..., Any], h: _Hooks) -> Callable[..., Any]:
     @wraps(func)
     async def protected(*args: Any, **kwargs: Any) -> Any:
         token = ready.free_permit
-        if token is None or timing.active:
+        asked = token is None or timing.active
+        if asked:
             token = await aenter()
         try:
             result = await afunc(*args, **kwargs)
         except BaseException as exc:
             await afail(token, exc)
             raise
-        acquire()
-        try:
-            settled = quiet(token)
-        finally:
-            release()
-        if not settled:
-            await aok(token)
+        if not asked:
+            acquire()
+            try:
+                settled = quiet(token)
+            finally:
+                release()
+            if settled:
+                return result
+        await aok(token)
         return result
 
     return protected
