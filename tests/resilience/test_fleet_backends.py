@@ -13,18 +13,23 @@ the event loop: a store double records the thread of every primitive it runs.
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
+import structlog
+from killable_redis import KillableRedis
+from store_doubles import AwaitRecordingStore, ThreadRecordingStore
 
 from peak_trade.clock import ManualClock
 from peak_trade.errors import CircuitOpenError, InvalidArgumentError
 from peak_trade.resilience import CircuitBreaker, CircuitState
-from peak_trade.store import MemoryStore, Store, store_from_url
-from peak_trade.store.aio import AsyncStoreAdapter
+from peak_trade.store import MemoryStore, store_from_url
+from peak_trade.store.aio import AsyncStoreAdapter, async_store_from_url
 from store.conftest import StoreCase, store_case
 
 __all__ = ["store_case"]  # the fixture, imported to be used here
@@ -153,46 +158,11 @@ def test_one_breaker_for_the_fleet_on_every_backend(store_case: StoreCase) -> No
 # --------------------------------------------------------------------------- the event loop
 
 
-PRIMITIVES = frozenset(
-    {
-        "get",
-        "set",
-        "set_if_absent",
-        "compare_and_set",
-        "compare_and_delete",
-        "delete",
-        "ttl",
-        "incr",
-    }
-)
-
-
 async def _other_tasks() -> None:
     """Wait until every other task of the loop is done (a breaker's queued fleet write)."""
     others = asyncio.all_tasks() - {asyncio.current_task()}
     assert others, "no task was started"
     await asyncio.gather(*others)
-
-
-class ThreadRecordingStore:
-    """A real store, plus the name and thread of every primitive it runs."""
-
-    def __init__(self, store: Store) -> None:
-        self.raw = store
-        self.url = store.url
-        self.namespace = store.namespace
-        self.calls: list[tuple[str, int]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self.raw, name)
-        if name not in PRIMITIVES:
-            return attr
-
-        def recorded(*args: Any, **kwargs: Any) -> Any:
-            self.calls.append((name, threading.get_ident()))
-            return attr(*args, **kwargs)
-
-        return recorded
 
 
 @pytest.fixture
@@ -225,7 +195,7 @@ def test_an_async_call_never_runs_a_store_call_on_the_event_loop(
         with pytest.raises(CircuitOpenError):
             await fetch(True)  # the next sync reads the open record and its TTL
         clock.advance(10.0)  # past the open period the sync found
-        recording.raw.delete("breaker:exchange:open")  # the store's own clock is the wall clock
+        recording.inner.delete("breaker:exchange:open")  # the store's own clock is the wall clock
         assert await fetch(True) == "ok"  # claims the trial, shares its success
         async with breaker.guard():
             pass
@@ -236,8 +206,38 @@ def test_an_async_call_never_runs_a_store_call_on_the_event_loop(
     loop_thread = asyncio.run(scenario())
     ops = {name for name, _ in recording.calls}
     assert {"get", "ttl", "incr", "set", "set_if_absent", "compare_and_set"} <= ops
-    assert recording.raw.get("breaker:exchange") == b"forced"
+    assert recording.inner.get("breaker:exchange") == b"forced"
     assert [name for name, thread in recording.calls if thread == loop_thread] == []
+
+
+def test_with_an_async_store_every_store_call_is_awaited() -> None:
+    clock = ManualClock()
+    recording = AwaitRecordingStore(AsyncStoreAdapter(MemoryStore(clock=clock)))
+    store: Any = recording
+    breaker = CircuitBreaker(2, 10.0, name="exchange", clock=clock, store=store)
+
+    @breaker
+    async def fetch(ok: bool) -> str:
+        if not ok:
+            raise Boom
+        return "ok"
+
+    async def scenario() -> None:
+        assert await fetch(True) == "ok"
+        for _ in range(2):
+            with pytest.raises(Boom):
+                await fetch(False)
+        clock.advance(1.0)
+        with pytest.raises(CircuitOpenError):
+            await fetch(True)
+        clock.advance(10.0)
+        assert await fetch(True) == "ok"  # the trial
+
+    asyncio.run(scenario())
+    assert {"get", "ttl", "incr", "set", "set_if_absent", "compare_and_set"} <= set(
+        recording.awaited
+    )
+    assert breaker.state is CircuitState.CLOSED
 
 
 # --------------------------------------------------------------------------- an async store
@@ -299,3 +299,96 @@ def test_operator_actions_on_an_async_store_reach_the_fleet() -> None:
         asyncio.run(fetch())  # other follows the fleet: forced open
     asyncio.run(operator_on_the_loop())
     assert other.state is CircuitState.CLOSED
+
+
+# --------------------------------------------------------------------------- a hung store
+
+SOCKET_TIMEOUT = 20.0
+"""Far above the store's budget: a call that ends before it was cut by the budget."""
+
+
+@pytest.mark.redis
+@pytest.mark.chaos
+@pytest.mark.parametrize("is_async", [False, True], ids=["Store", "AsyncStore"])
+def test_a_hung_store_costs_a_fleet_call_its_budget_and_the_breaker_decides_locally(
+    killable_redis: KillableRedis, is_async: bool
+) -> None:
+    """A frozen Redis (SIGSTOP: its socket open, no answer): every store call runs out
+    its ``store_timeout`` and the breaker goes on alone: counting, tripping, its trial."""
+    url = f"{killable_redis.url}?store_timeout=0.2"
+    clock = ManualClock()
+    spent: list[float] = []
+
+    async def scenario(call: Callable[[bool], Awaitable[str]], breaker: CircuitBreaker) -> None:
+        async def timed(ok: bool) -> str:
+            started = time.monotonic()
+            try:
+                return await call(ok)
+            finally:
+                spent.append(time.monotonic() - started)
+
+        assert await timed(True) == "ok"  # connected, synced
+        _signal(killable_redis, signal.SIGSTOP)
+        try:
+            clock.advance(1.0)
+            assert await timed(True) == "ok"  # the sync runs out of time: local state
+            for _ in range(2):
+                with pytest.raises(Boom):
+                    await timed(False)  # counted locally; the trip cannot be shared
+            assert breaker.state is CircuitState.OPEN
+            with pytest.raises(CircuitOpenError):
+                await timed(True)
+            clock.advance(10.0)
+            assert await timed(True) == "ok"  # a trial of its own, as a lone breaker
+            assert breaker.state is CircuitState.CLOSED
+        finally:
+            _signal(killable_redis, signal.SIGCONT)
+        clock.advance(1.0)
+        assert await timed(True) == "ok"
+
+    with structlog.testing.capture_logs() as logs:
+        if is_async:
+
+            async def main() -> None:
+                store = await async_store_from_url(url, socket_timeout=SOCKET_TIMEOUT)
+                async with store:
+                    breaker = _hung_breaker(store, clock)
+
+                    @breaker
+                    async def fetch(ok: bool) -> str:
+                        if not ok:
+                            raise Boom
+                        return "ok"
+
+                    await scenario(fetch, breaker)
+
+            asyncio.run(main())
+        else:
+            with store_from_url(url, socket_timeout=SOCKET_TIMEOUT) as sync_store:
+                breaker = _hung_breaker(sync_store, clock)
+
+                @breaker
+                def fetch(ok: bool) -> str:
+                    if not ok:
+                        raise Boom
+                    return "ok"
+
+                async def call(ok: bool) -> str:
+                    return fetch(ok)
+
+                asyncio.run(scenario(call, breaker))
+    assert all(s < SOCKET_TIMEOUT / 2 for s in spent), spent
+    events = [e["event"] for e in logs if "shared breaker" in e["event"]]
+    assert events == [
+        "shared breaker state unavailable; deciding locally until the store is back",
+        "shared breaker state reachable again",
+    ]
+
+
+def _hung_breaker(store: Any, clock: ManualClock) -> CircuitBreaker:
+    return CircuitBreaker(2, 10.0, name="exchange", clock=clock, store=store, register=False)
+
+
+def _signal(server: KillableRedis, signum: int) -> None:
+    assert server.process is not None
+    server.process.send_signal(signum)

@@ -165,8 +165,11 @@ async def adrive(store: AsyncStore, steps: Steps[T]) -> T:
 
 
 def is_async_store(store: object) -> bool:
-    """True for an :class:`~peak_trade.store.aio.AsyncStore` (its primitives are ``async def``)."""
-    return inspect.iscoroutinefunction(getattr(store, "get", None))
+    """True for an :class:`~peak_trade.store.aio.AsyncStore`: ``async def`` primitives, or
+    an async context manager (primitives that return awaitables), as the limiter decides."""
+    return inspect.iscoroutinefunction(getattr(store, "get", None)) or hasattr(
+        type(store), "__aenter__"
+    )
 
 
 # --------------------------------------------------------------------------- verdicts
