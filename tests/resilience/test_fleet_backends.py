@@ -171,13 +171,14 @@ def recording(tmp_path: Path) -> Iterator[ThreadRecordingStore]:
         yield ThreadRecordingStore(store)
 
 
-def test_an_async_call_never_runs_a_store_call_on_the_event_loop(
-    recording: ThreadRecordingStore,
+STORE_CALLS = {"get", "ttl", "incr", "set", "set_if_absent", "compare_and_set"}
+"""What :func:`_trip_and_recover` makes the fleet do: sync, count, trip, claim, close."""
+
+
+async def _trip_and_recover(
+    breaker: CircuitBreaker, clock: ManualClock, end_period: Callable[[], object]
 ) -> None:
-    """A sync store given to a breaker that protects ``async def``: its calls run in threads."""
-    clock = ManualClock()
-    store: Any = recording
-    breaker = CircuitBreaker(2, 10.0, name="exchange", clock=clock, store=store)
+    """An async function protected by ``breaker`` (threshold 2, 10 s) trips and recovers."""
 
     @breaker
     async def fetch(ok: bool) -> str:
@@ -186,26 +187,40 @@ def test_an_async_call_never_runs_a_store_call_on_the_event_loop(
             raise Boom
         return "ok"
 
+    assert await fetch(True) == "ok"  # the first sync with the fleet
+    for _ in range(2):  # each counted fleet-wide; the trip is shared
+        with pytest.raises(Boom):
+            await fetch(False)
+    clock.advance(1.0)
+    with pytest.raises(CircuitOpenError):
+        await fetch(True)  # the next sync reads the open state and its period
+    clock.advance(10.0)
+    end_period()
+    assert await fetch(True) == "ok"  # claims the trial, shares its success
+    async with breaker.guard():
+        pass
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_an_async_call_never_runs_a_store_call_on_the_event_loop(
+    recording: ThreadRecordingStore,
+) -> None:
+    """A sync store given to a breaker that protects ``async def``: its calls run in threads."""
+    clock = ManualClock()
+    store: Any = recording
+    breaker = CircuitBreaker(2, 10.0, name="exchange", clock=clock, store=store)
+
     async def scenario() -> int:
-        assert await fetch(True) == "ok"  # the first sync with the fleet
-        for _ in range(2):  # each counted fleet-wide; the trip is shared
-            with pytest.raises(Boom):
-                await fetch(False)
-        clock.advance(1.0)
-        with pytest.raises(CircuitOpenError):
-            await fetch(True)  # the next sync reads the open record and its TTL
-        clock.advance(10.0)  # past the open period the sync found
-        recording.inner.delete("breaker:exchange:open")  # the store's own clock is the wall clock
-        assert await fetch(True) == "ok"  # claims the trial, shares its success
-        async with breaker.guard():
-            pass
+        # the store's own clock is the wall clock: the test ends the open period itself
+        await _trip_and_recover(
+            breaker, clock, lambda: recording.inner.delete("breaker:exchange:open")
+        )
         breaker.force_open()  # on the loop: sent by a task
         await _other_tasks()
         return threading.get_ident()
 
     loop_thread = asyncio.run(scenario())
-    ops = {name for name, _ in recording.calls}
-    assert {"get", "ttl", "incr", "set", "set_if_absent", "compare_and_set"} <= ops
+    assert {name for name, _ in recording.calls} >= STORE_CALLS
     assert recording.inner.get("breaker:exchange") == b"forced"
     assert [name for name, thread in recording.calls if thread == loop_thread] == []
 
@@ -215,29 +230,8 @@ def test_with_an_async_store_every_store_call_is_awaited() -> None:
     recording = AwaitRecordingStore(AsyncStoreAdapter(MemoryStore(clock=clock)))
     store: Any = recording
     breaker = CircuitBreaker(2, 10.0, name="exchange", clock=clock, store=store)
-
-    @breaker
-    async def fetch(ok: bool) -> str:
-        if not ok:
-            raise Boom
-        return "ok"
-
-    async def scenario() -> None:
-        assert await fetch(True) == "ok"
-        for _ in range(2):
-            with pytest.raises(Boom):
-                await fetch(False)
-        clock.advance(1.0)
-        with pytest.raises(CircuitOpenError):
-            await fetch(True)
-        clock.advance(10.0)
-        assert await fetch(True) == "ok"  # the trial
-
-    asyncio.run(scenario())
-    assert {"get", "ttl", "incr", "set", "set_if_absent", "compare_and_set"} <= set(
-        recording.awaited
-    )
-    assert breaker.state is CircuitState.CLOSED
+    asyncio.run(_trip_and_recover(breaker, clock, lambda: None))
+    assert set(recording.awaited) >= STORE_CALLS
 
 
 # --------------------------------------------------------------------------- an async store
