@@ -76,8 +76,9 @@ import asyncio
 import enum
 import inspect
 import secrets
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from types import GeneratorType
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 from peak_trade.errors import InvalidArgumentError, StoreError
@@ -108,7 +109,9 @@ __all__ = [
 _log = get_logger("peak_trade.resilience.circuitbreaker")
 
 T = TypeVar("T")
-Token = TypeVar("Token")
+
+Token = Any
+"""A call's token, as the local breaker hands it out (opaque here)."""
 
 _OPEN = b"open"
 _FORCED = b"forced"
@@ -210,7 +213,7 @@ _KINDS = {
 # --------------------------------------------------------------------------- the local breaker
 
 
-class Local(Protocol[Token]):
+class Local(Protocol):
     """What the fleet needs of the worker's own breaker (the shell; each call takes its lock)."""
 
     @property
@@ -222,8 +225,9 @@ class Local(Protocol[Token]):
         """Run ``change`` on the core under the lock, then publish the transitions it made."""
         ...
 
-    def admit(self, now: float) -> Token:
-        """Ask the core for a permit; raise ``CircuitOpenError`` if rejected."""
+    def enter(self, now: float | None = None) -> Token:
+        """A token for a call (asking the core only when it has no free permit);
+        raise ``CircuitOpenError`` if rejected."""
         ...
 
     def reject(self, rejected: Rejected) -> NoReturn:
@@ -323,19 +327,23 @@ class Fleet:
                 context={"breaker": self._key.removeprefix("breaker:"), "protects": what},
             )
 
-    def run(self, steps: Steps[T]) -> T:
-        """Run ``steps`` with the sync driver."""
+    def run(self, work: Any) -> Any:
+        """Finish ``work`` with the sync driver: steps are run, anything else is the result."""
+        if not isinstance(work, GeneratorType):
+            return work
         if self._async:
-            steps.close()
+            work.close()
             self.refuse_sync("sync code")
-        return drive(self.store, steps)  # type: ignore[arg-type]
+        return drive(self.store, work)  # type: ignore[arg-type]
 
-    def arun(self, steps: Steps[T]) -> Awaitable[T]:
-        """Run ``steps`` with the async driver (a sync store goes through the async adapter)."""
+    async def arun(self, work: Any) -> Any:
+        """Finish ``work`` with the async driver (a sync store goes through the async adapter)."""
+        if not isinstance(work, GeneratorType):
+            return work
         store = self._adapter
         if store is None:
             store = self._adapter = self._async_view()
-        return adrive(store, steps)
+        return await adrive(store, work)
 
     def _async_view(self) -> AsyncStore:
         if self._async:
@@ -362,9 +370,23 @@ class Fleet:
             _log.info("shared breaker state reachable again", breaker_key=self._key)
 
     # -- the three steps of a call
+    #
+    # Each gives its answer at once when the call needs nothing of the store (the
+    # common case: between two syncs, nothing to share), or else the steps that
+    # get it; ``run``/``arun`` finish either.
 
-    def enter(self, local: Local[Token], now: float) -> Steps[Token]:
+    def enter(self, local: Local, now: float) -> Token | Steps[Token]:
         """Before a call: follow the fleet (every ``sync_interval``), claim the trial, then ask."""
+        core = local.core
+        if (
+            self._pending is None
+            and now < self.next_sync
+            and (core.free_permit is not None or not core.trial_due(now))  # (no trial in CLOSED)
+        ):
+            return local.enter(now)
+        return self._enter(local, now)
+
+    def _enter(self, local: Local, now: float) -> Steps[Token]:
         if self._pending is not None:
             yield from self._flush()
         if now >= self.next_sync:
@@ -378,11 +400,16 @@ class Fleet:
                 rejected = local.update(lambda core: self._follow_claim(core, claim, now))
                 if rejected is not None:
                     local.reject(rejected)
-        return local.admit(now)
+        return local.enter(now)
 
-    def succeeded(self, local: Local[Token], token: Token) -> Steps[None]:
+    def succeeded(self, local: Local, token: Token) -> Steps[None] | None:
         """After a success: share what it changed; end the fleet's run of failures."""
         changes = local.record_success(token)
+        if changes or (self.failures_dirty and local.core.state is CircuitState.CLOSED):
+            return self._succeeded(local, changes)
+        return None
+
+    def _succeeded(self, local: Local, changes: tuple[Transition, ...]) -> Steps[None]:
         yield from self._share(changes)
         if self.failures_dirty and local.core.state is CircuitState.CLOSED:
             try:
@@ -392,15 +419,19 @@ class Fleet:
             else:
                 self._ok()
 
-    def failed(self, local: Local[Token], token: Token, exc: BaseException) -> Steps[None]:
+    def failed(self, local: Local, token: Token, exc: BaseException) -> Steps[None] | None:
         """After a call raised: count a failure fleet-wide (default mode), then share."""
-        run = None
         if local.counts(exc) and local.core.counts_consecutive_failures:
-            try:
-                run = yield from self._count_failure()
-            except BaseException:  # cancelled while counting: the permit still goes back
-                local.release(token)
-                raise
+            return self._failed_counted(local, token, exc)
+        changes = local.record_failure(token, exc, None)
+        return self._share(changes) if changes else None
+
+    def _failed_counted(self, local: Local, token: Token, exc: BaseException) -> Steps[None]:
+        try:
+            run = yield from self._count_failure()
+        except BaseException:  # cancelled while counting: the permit still goes back
+            local.release(token)
+            raise
         changes = local.record_failure(token, exc, run)
         yield from self._share(changes)
 

@@ -118,7 +118,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import dataclass
-from types import TracebackType
+from types import GeneratorType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
 
 from peak_trade.clock import Clock, system_clock
@@ -336,12 +336,15 @@ class _LocalBreaker:
         needs durations (slow calls), else while someone listens for call events."""
         return _ALWAYS if self.core.needs_duration else self._watched
 
-    def enter(self) -> Token:
-        """A token for a call, without asking (or locking) when the core has a free permit."""
+    def enter(self, now: float | None = None) -> Token:
+        """A token for a call, without asking (or locking) when the core has a free permit.
+
+        ``now``: the clock's reading, if the caller has one (else read when needed).
+        """
         core = self.core
         permit = core.free_permit
         if permit is None:
-            return self.admit(self.mono())
+            return self.admit(self.mono() if now is None else now)
         if not (core.needs_duration or self._watched.active):
             return permit
         try:
@@ -639,41 +642,46 @@ class CircuitBreaker:
         fleet, local = self._fleet, self._local
         if fleet is None:
             return local.enter()
-        return fleet.run(fleet.enter(local, local.mono()))
+        work = fleet.enter(local, local.mono())
+        if work.__class__ is not GeneratorType:  # nothing of the store was needed
+            return cast(Token, work)
+        token: Token = fleet.run(work)
+        return token
 
     async def _aenter(self) -> Token:
         fleet, local = self._fleet, self._local
         if fleet is None:
             return local.enter()
-        return await fleet.arun(fleet.enter(local, local.mono()))
+        token: Token = await fleet.arun(fleet.enter(local, local.mono()))
+        return token
 
     def _ok(self, token: Token) -> None:
         fleet = self._fleet
         if fleet is None:
             self._local.record_success(token)
-        else:
-            fleet.run(fleet.succeeded(self._local, token))
+        elif (steps := fleet.succeeded(self._local, token)) is not None:
+            fleet.run(steps)
 
     async def _aok(self, token: Token) -> None:
         fleet = self._fleet
         if fleet is None:
             self._local.record_success(token)
-        else:
-            await fleet.arun(fleet.succeeded(self._local, token))
+        elif (steps := fleet.succeeded(self._local, token)) is not None:
+            await fleet.arun(steps)
 
     def _fail(self, token: Token, exc: BaseException) -> None:
         fleet = self._fleet
         if fleet is None:
             self._local.record_failure(token, exc, None)
-        else:
-            fleet.run(fleet.failed(self._local, token, exc))
+        elif (steps := fleet.failed(self._local, token, exc)) is not None:
+            fleet.run(steps)
 
     async def _afail(self, token: Token, exc: BaseException) -> None:
         fleet = self._fleet
         if fleet is None:
             self._local.record_failure(token, exc, None)
-        else:
-            await fleet.arun(fleet.failed(self._local, token, exc))
+        elif (steps := fleet.failed(self._local, token, exc)) is not None:
+            await fleet.arun(steps)
 
     # -- wrapping
 
