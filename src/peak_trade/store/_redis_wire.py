@@ -118,12 +118,6 @@ def _stale(conn: Any) -> bool:
         return True  # redis-py reports EOF as "Connection closed by server."
 
 
-def _reader_at_eof(conn: Any) -> bool:
-    """True if an asyncio connection's stream has seen the server close it."""
-    reader = getattr(conn, "_reader", None)
-    return reader is not None and bool(reader.at_eof())
-
-
 class _Encodings:
     """Wire encodings of reused commands, keyed by the command object (bounded)."""
 
@@ -358,13 +352,16 @@ class LoopConnections:
     async def _checkout(self, free: list[Any]) -> Any:
         while free:
             conn = free.pop()
-            # redis-py 8 renamed can_read_destructive (deprecated there) to can_read
-            probe = getattr(conn, "can_read", None) or conn.can_read_destructive
-            try:
-                # a server-closed connection: redis-py 5.0.x's probe reads b"" (False) at EOF
-                stale = _reader_at_eof(conn) or bool(await probe())
-            except (redis.ConnectionError, redis.TimeoutError, OSError):  # pragma: no cover
-                stale = True  # (redis-py versions differ: EOF is True here, or this error)
+            # what redis-py's async probe answers, without the timer task it starts per
+            # call: the server closed it (EOF seen; redis-py 5.0's probe even called that
+            # fresh), or bytes nobody asked for wait unread (stream or parser buffer)
+            reader = conn._reader
+            stale = (
+                reader is None
+                or reader.at_eof()
+                or bool(reader._buffer)
+                or bool(getattr(conn._parser, "_buffer", b""))
+            )
             if stale:
                 await self._drop(conn)
                 continue
@@ -434,7 +431,11 @@ class LoopConnections:
         conn = await self._checkout(free)
         try:
             try:
-                await conn.send_packed_command(self._encoded.of(conn, cmd), check_health=False)
+                writer = conn._writer
+                if writer is None:  # not connected yet: redis-py connects (and handshakes)
+                    await conn.send_packed_command(self._encoded.of(conn, cmd), check_health=False)
+                else:  # no wait_for task per command; a hung server times out the read
+                    writer.writelines(self._encoded.of(conn, cmd))
                 reply = await conn.read_response()
             except redis.exceptions.NoScriptError:
                 if cmd.script is None:  # pragma: no cover - only EVALSHA answers NOSCRIPT
