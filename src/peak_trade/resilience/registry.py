@@ -39,7 +39,7 @@ from peak_trade.resilience.circuitbreaker import CircuitBreaker
 from peak_trade.resilience.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
-    from peak_trade.store import Store
+    from peak_trade.store import AsyncStore, Store
 
 __all__ = [
     "ResilienceRegistry",
@@ -61,7 +61,8 @@ class ResilienceRegistry:
         bus: event bus given to every breaker and limiter created here.
         store: if given, rate limiters share their buckets through it and
             breakers their state (one breaker per name for the whole fleet;
-            see ``CircuitBreaker(store=...)``).
+            see ``CircuitBreaker(store=...)``). An ``AsyncStore`` serves
+            ``async def`` callers (sync code on it is refused with a way out).
     """
 
     def __init__(
@@ -70,7 +71,7 @@ class ResilienceRegistry:
         *,
         clock: Clock = system_clock,
         bus: EventBus | None = None,
-        store: Store | None = None,
+        store: Store | AsyncStore | None = None,
     ) -> None:
         self.settings = settings if settings is not None else ResilienceSettings()
         self.clock = clock
