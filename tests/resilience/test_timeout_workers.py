@@ -19,7 +19,7 @@ import pytest
 from peak_trade.clock import ManualClock
 from peak_trade.errors import BulkheadFullError, InvalidArgumentError, OperationTimeoutError
 from peak_trade.events import EventBus, EventRecorder
-from peak_trade.resilience import BulkheadRejected, CircuitBreaker, CircuitState, Timeout
+from peak_trade.resilience import CircuitBreaker, CircuitState, Timeout, TimeoutRejected
 from peak_trade.resilience.timeout import DEFAULT_MAX_WORKERS
 
 
@@ -64,7 +64,7 @@ def test_a_pool_full_of_hung_calls_fails_fast_without_starting_the_call(
     release: threading.Event,
 ) -> None:
     bus = EventBus()
-    rec = EventRecorder(bus, BulkheadRejected)
+    rec = EventRecorder(bus, TimeoutRejected)
     started: list[int] = []
 
     def call(i: int) -> None:
@@ -81,7 +81,7 @@ def test_a_pool_full_of_hung_calls_fails_fast_without_starting_the_call(
     assert err.context == {"operation": "exchange-a", "max_workers": 3, "abandoned": 3}
     assert "not started" in err.message
     assert err.hint
-    assert rec.events == [BulkheadRejected("exchange-a", 3)]
+    assert rec.events == [TimeoutRejected("exchange-a", 3, 3)]
 
 
 def test_threads_come_back_when_the_hung_calls_return(release: threading.Event) -> None:

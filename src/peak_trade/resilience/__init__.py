@@ -14,6 +14,7 @@ optional :class:`~peak_trade.events.EventBus` on which it publishes its events.
 
 from __future__ import annotations
 
+from peak_trade.resilience._contract import Pattern, PatternEvent, PatternKind, PatternStats
 from peak_trade.resilience._events import (
     BreakerCallFailed,
     BreakerCallRejected,
@@ -26,7 +27,13 @@ from peak_trade.resilience._events import (
     RetryExhausted,
     RetrySucceeded,
 )
-from peak_trade.resilience.bulkhead import Bulkhead, BulkheadRejected
+from peak_trade.resilience.bulkhead import (
+    Bulkhead,
+    BulkheadCallAdmitted,
+    BulkheadCallFinished,
+    BulkheadEvent,
+    BulkheadRejected,
+)
 from peak_trade.resilience.circuitbreaker import (
     CircuitBreaker,
     CircuitBreakerStats,
@@ -35,9 +42,15 @@ from peak_trade.resilience.circuitbreaker import (
     TimeWindow,
     circuit_breaker,
 )
-from peak_trade.resilience.fallback import Fallback, FallbackStrategy, FallbackUsed, fallback
+from peak_trade.resilience.fallback import (
+    Fallback,
+    FallbackEvent,
+    FallbackStrategy,
+    FallbackUsed,
+    fallback,
+)
 from peak_trade.resilience.pipeline import with_resilience
-from peak_trade.resilience.ratelimit import RateLimitDecision, RateLimiter
+from peak_trade.resilience.ratelimit import RateLimitDecision, RateLimiter, RateLimiterEvent
 from peak_trade.resilience.registry import (
     ResilienceRegistry,
     create_module_circuit_breaker,
@@ -51,6 +64,8 @@ from peak_trade.resilience.retry import RetryTesting, is_testing, retry_with_bac
 from peak_trade.resilience.timeout import (
     TimedOut,
     Timeout,
+    TimeoutEvent,
+    TimeoutRejected,
     current_deadline,
     remaining_time,
     timeout,
@@ -63,17 +78,26 @@ __all__ = [
     "BreakerEvent",
     "BreakerStateChanged",
     "Bulkhead",
+    "BulkheadCallAdmitted",
+    "BulkheadCallFinished",
+    "BulkheadEvent",
     "BulkheadRejected",
     "CircuitBreaker",
     "CircuitBreakerStats",
     "CircuitState",
     "CountWindow",
     "Fallback",
+    "FallbackEvent",
     "FallbackStrategy",
     "FallbackUsed",
     "GiveUpReason",
+    "Pattern",
+    "PatternEvent",
+    "PatternKind",
+    "PatternStats",
     "RateLimitDecision",
     "RateLimiter",
+    "RateLimiterEvent",
     "ResilienceRegistry",
     "RetryAttempted",
     "RetryEvent",
@@ -83,6 +107,8 @@ __all__ = [
     "TimeWindow",
     "TimedOut",
     "Timeout",
+    "TimeoutEvent",
+    "TimeoutRejected",
     "circuit_breaker",
     "create_module_circuit_breaker",
     "create_module_rate_limiter",

@@ -1,8 +1,10 @@
 """Events published by the circuit breaker and the retry decorator.
 
-All are frozen, slotted dataclasses deriving from :class:`peak_trade.events.Event`,
+All are frozen, slotted dataclasses deriving from
+:class:`~peak_trade.resilience._contract.PatternEvent` (``name`` and ``kind``),
 so a subscriber to :class:`BreakerEvent` (or :class:`RetryEvent`) receives every
-event of that pattern. They are only built when a subscriber wants them
+event of that pattern, and one to ``PatternEvent`` every pattern's. They are
+only built when a subscriber wants them
 (:meth:`peak_trade.events.EventBus.wants`), so an unobserved breaker pays nothing.
 """
 
@@ -10,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from peak_trade.events import Event
+from peak_trade.resilience._contract import PatternEvent, PatternKind
 
 if TYPE_CHECKING:
     from peak_trade.resilience.circuitbreaker import CircuitState
@@ -32,10 +34,10 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class BreakerEvent(Event):
+class BreakerEvent(PatternEvent):
     """Base of every circuit breaker event; ``name`` is the breaker's name."""
 
-    name: str
+    kind: ClassVar[str] = PatternKind.BREAKER
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +79,10 @@ class GiveUpReason(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class RetryEvent(Event):
-    """Base of every retry event; ``name`` is the retried function's name."""
+class RetryEvent(PatternEvent):
+    """Base of every retry event; ``name`` is the retry's name (by default the function's)."""
 
-    name: str
+    kind: ClassVar[str] = PatternKind.RETRY
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,12 @@ other and an event loop is never blocked. ``max_wait`` is measured on the
 bulkhead's clock (``clock=``): sync callers wait with ``clock.wait_for``, an
 async caller's wait ends with a ``clock.call_at`` timer, so a
 :class:`~peak_trade.clock.ManualClock` drives both.
+
+Events (on ``bus=``): :class:`BulkheadRejected` for every rejection, and, only
+while someone subscribes to them, :class:`BulkheadCallAdmitted` (how long the
+call waited for its slot) and :class:`BulkheadCallFinished` (how long it held
+it). The bulkhead holds an :class:`~peak_trade.events.Interest` in the two: an
+unobserved bulkhead reads no clock and builds no event.
 """
 
 from __future__ import annotations
@@ -19,24 +25,53 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from peak_trade.clock import Cancellable, Clock, system_clock
 from peak_trade.errors import BulkheadFullError, InvalidArgumentError
-from peak_trade.events import Event, EventBus
+from peak_trade.events import UNWATCHED, EventBus
+from peak_trade.resilience._contract import PatternEvent, PatternKind
 from peak_trade.resilience._wrap import wrap
 
-__all__ = ["Bulkhead", "BulkheadRejected"]
+__all__ = [
+    "Bulkhead",
+    "BulkheadCallAdmitted",
+    "BulkheadCallFinished",
+    "BulkheadEvent",
+    "BulkheadRejected",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True, slots=True)
-class BulkheadRejected(Event):
+class BulkheadEvent(PatternEvent):
+    """Base of every bulkhead event; ``name`` is the bulkhead's name."""
+
+    kind: ClassVar[str] = PatternKind.BULKHEAD
+
+
+@dataclass(frozen=True, slots=True)
+class BulkheadRejected(BulkheadEvent):
     """A call was refused because the bulkhead stayed full for ``max_wait``."""
 
-    name: str
     max_concurrent: int
+
+
+@dataclass(frozen=True, slots=True)
+class BulkheadCallAdmitted(BulkheadEvent):
+    """A call got its slot after ``waited`` seconds; ``in_flight`` calls hold one now."""
+
+    waited: float
+    in_flight: int
+
+
+@dataclass(frozen=True, slots=True)
+class BulkheadCallFinished(BulkheadEvent):
+    """A call gave its slot back after holding it ``duration`` seconds."""
+
+    duration: float
+    in_flight: int
 
 
 @dataclass(slots=True)
@@ -80,7 +115,11 @@ class Bulkhead:
         self.max_concurrent = max_concurrent
         self.max_wait = max_wait
         self._bus = bus
+        self._calls = (
+            UNWATCHED if bus is None else bus.interest(BulkheadCallAdmitted, BulkheadCallFinished)
+        )
         self._clock = clock
+        self._mono = clock.monotonic
         self._in_flight = 0
         self._cond = threading.Condition()
         self._async_waiters: deque[_Waiter] = deque()
@@ -178,23 +217,52 @@ class Bulkhead:
         if not waiter.granted:  # set under the lock before the future was resolved
             raise self._reject()
 
+    # --- call events (only while someone listens) -----------------------------------
+
+    def _admitted(self, asked_at: float) -> float:
+        """Report a call that got its slot; return when (the start of its duration)."""
+        now = self._mono()
+        assert self._bus is not None  # an Interest is only active on a bus
+        self._bus.publish(BulkheadCallAdmitted(self.name, now - asked_at, self._in_flight))
+        return now
+
+    def _finished(self, admitted_at: float) -> None:
+        assert self._bus is not None
+        self._bus.publish(
+            BulkheadCallFinished(self.name, self._mono() - admitted_at, self._in_flight)
+        )
+
     def _call_sync(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        watched = self._calls.active
+        asked_at = self._mono() if watched else 0.0
         self._enter_sync()
+        admitted_at = asked_at
         try:
+            if watched:
+                admitted_at = self._admitted(asked_at)
             return func(*args, **kwargs)
         finally:
             self._exit()
+            if watched:
+                self._finished(admitted_at)
 
     async def _call_async(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        watched = self._calls.active
+        asked_at = self._mono() if watched else 0.0
         await self._enter_async()
+        admitted_at = asked_at
         try:
+            if watched:
+                admitted_at = self._admitted(asked_at)
             return await func(*args, **kwargs)
         finally:
             self._exit()
+            if watched:
+                self._finished(admitted_at)
 
     def __call__(self, func: F) -> F:
         """Decorate ``func`` (sync or async)."""

@@ -22,14 +22,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import InvalidArgumentError
-from peak_trade.events import Event, EventBus
+from peak_trade.events import EventBus
+from peak_trade.resilience._contract import PatternEvent, PatternKind
 from peak_trade.resilience._wrap import CallKind, call_kind, exception_types, wrap
 
-__all__ = ["Fallback", "FallbackStrategy", "FallbackUsed", "fallback"]
+__all__ = ["Fallback", "FallbackEvent", "FallbackStrategy", "FallbackUsed", "fallback"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MISSING = object()
@@ -44,10 +45,16 @@ class FallbackStrategy(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class FallbackUsed(Event):
+class FallbackEvent(PatternEvent):
+    """Base of every fallback event; ``name`` is the fallback's name."""
+
+    kind: ClassVar[str] = PatternKind.FALLBACK
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackUsed(FallbackEvent):
     """A call failed and the fallback answered instead."""
 
-    name: str
     strategy: FallbackStrategy
     exception_type: str
 

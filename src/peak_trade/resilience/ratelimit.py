@@ -64,18 +64,19 @@ import threading
 from collections.abc import Generator
 from dataclasses import dataclass
 from operator import methodcaller
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar, cast
 
 from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import InvalidArgumentError, RateLimitExceeded
-from peak_trade.events import UNWATCHED, Event, EventBus
+from peak_trade.events import UNWATCHED, EventBus
 from peak_trade.resilience._catalog import Catalog
+from peak_trade.resilience._contract import PatternEvent, PatternKind
 
 if TYPE_CHECKING:
     from peak_trade.store import Store
     from peak_trade.store.aio import AsyncStore
 
-__all__ = ["NAMED", "RateLimitDecision", "RateLimiter"]
+__all__ = ["NAMED", "RateLimitDecision", "RateLimiter", "RateLimiterEvent"]
 
 DEFAULT_ENDPOINT = "default"
 
@@ -89,14 +90,25 @@ Steps: TypeAlias = Generator[Step, Any, T]
 
 
 @dataclass(frozen=True, slots=True)
-class RateLimitDecision(Event):
-    """Published for every decision when someone subscribes."""
+class RateLimiterEvent(PatternEvent):
+    """Base of every rate limiter event; ``name`` is the limiter's name."""
 
-    limiter: str
+    kind: ClassVar[str] = PatternKind.RATE_LIMITER
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitDecision(RateLimiterEvent):
+    """Published for every decision when someone subscribes (``name``: the limiter)."""
+
     endpoint: str
     allowed: bool
     wait: float
     cost: int
+
+    @property
+    def limiter(self) -> str:
+        """The limiter's name, as ``name`` (the field's name before every event had ``name``)."""
+        return self.name
 
 
 @dataclass(slots=True)

@@ -17,8 +17,9 @@ practice with calls abandoned at their deadline that still hang -- a new call
 fails at once with :class:`~peak_trade.errors.BulkheadFullError`, **without
 being started**: unlike a timeout (the call ran; its outcome is unknown), it is
 safe to retry, and it is a rejection, which no circuit breaker counts as the
-dependency failing (the hung calls already counted, as timeouts). Pass
-``executor=`` to run calls on an executor of your own instead (it queues).
+dependency failing (the hung calls already counted, as timeouts); it is
+published as :class:`TimeoutRejected`. Pass ``executor=`` to run calls on an
+executor of your own instead (it queues).
 
 ``mode="deadline"`` is the cooperative alternative for sync code: it does not
 start a thread; it publishes the deadline in a context variable that I/O
@@ -48,16 +49,24 @@ import weakref
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from peak_trade.clock import Cancellable, Clock, system_clock
 from peak_trade.errors import BulkheadFullError, InvalidArgumentError, OperationTimeoutError
-from peak_trade.events import Event, EventBus
+from peak_trade.events import EventBus
+from peak_trade.resilience._contract import PatternEvent, PatternKind
 from peak_trade.resilience._workers import Job, Workers
 from peak_trade.resilience._wrap import wrap
-from peak_trade.resilience.bulkhead import BulkheadRejected
 
-__all__ = ["Timeout", "TimedOut", "current_deadline", "remaining_time", "timeout"]
+__all__ = [
+    "TimedOut",
+    "Timeout",
+    "TimeoutEvent",
+    "TimeoutRejected",
+    "current_deadline",
+    "remaining_time",
+    "timeout",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 TimeoutMode = Literal["thread", "deadline"]
@@ -77,11 +86,26 @@ def remaining_time(clock: Clock = system_clock) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
-class TimedOut(Event):
+class TimeoutEvent(PatternEvent):
+    """Base of every timeout event; ``name`` is the timeout's name."""
+
+    kind: ClassVar[str] = PatternKind.TIMEOUT
+
+
+@dataclass(frozen=True, slots=True)
+class TimedOut(TimeoutEvent):
     """A call ran past its deadline."""
 
-    name: str
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutRejected(TimeoutEvent):
+    """A call was not started: all ``max_workers`` threads were busy, ``abandoned`` of
+    them with calls still running past their deadline."""
+
+    max_workers: int
+    abandoned: int
 
 
 class _Watchdog:
@@ -231,8 +255,8 @@ class Timeout:
 
     def _full(self) -> BulkheadFullError:
         workers = self._workers
-        if self._bus is not None and self._bus.wants(BulkheadRejected):
-            self._bus.publish(BulkheadRejected(self.name, self.max_workers))
+        if self._bus is not None and self._bus.wants(TimeoutRejected):
+            self._bus.publish(TimeoutRejected(self.name, self.max_workers, workers.abandoned))
         return BulkheadFullError(
             f"{self.name!r}: all {self.max_workers} worker threads are busy "
             f"({workers.abandoned} with calls still running past their deadline); "
