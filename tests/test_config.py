@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from peak_trade.config import (
     INERT_KEYS,
@@ -577,3 +578,118 @@ def test_a_validator_message_is_shown_without_pydantics_label() -> None:
         load_settings(environ={"PEAK_TRADE_STORE__URL": "ftp://h/0"}, use_default_file=False)
     assert "Unsupported store URL scheme 'ftp'" in caught.value.message
     assert "Value error" not in caught.value.message
+
+
+# ---------------------------------------------------------------- one declaration per knob
+
+CONFIG_SRC = SRC / "config.py"
+
+# The resilience knobs as they are today: the three shapes must all say this.
+KNOBS_TODAY = {
+    "circuit_breaker_enabled": (True, "true or false"),
+    "circuit_breaker_threshold": (5, "an integer > 0"),
+    "circuit_breaker_timeout": (60.0, "a number > 0"),
+    "rate_limit_enabled": (True, "true or false"),
+    "rate_limit_requests": (100, "an integer > 0"),
+    "rate_limit_window": (60.0, "a number > 0"),
+    "retry_max_attempts": (3, "an integer > 0"),
+    "retry_base_delay": (1.0, "a number >= 0"),
+    "retry_max_delay": (60.0, "a number >= 0"),
+    "timeout_seconds": (None, "a number > 0"),
+    "fail_safe_defaults": (False, "true or false"),
+}
+GLOBAL_ONLY = {"metrics_enabled", "rate_limits", "modules"}
+
+
+def test_the_three_resilience_shapes_agree_field_by_field() -> None:
+    from peak_trade.config import (
+        ModuleResilience,
+        ResilienceSettings,
+        ResolvedModuleResilience,
+        _describe_type,
+    )
+
+    globals_ = ResilienceSettings.model_fields
+    overrides = ModuleResilience.model_fields
+    resolved = ResolvedModuleResilience.model_fields
+    assert list(overrides) == list(KNOBS_TODAY)  # a module may override exactly these
+    assert set(globals_) == set(KNOBS_TODAY) | GLOBAL_ONLY
+    assert set(resolved) == set(KNOBS_TODAY) | {"module"}
+    for name, (default, allowed) in KNOBS_TODAY.items():
+        shapes = {"global": globals_[name], "override": overrides[name], "resolved": resolved[name]}
+        for shape, info in shapes.items():
+            assert _describe_type(info.annotation, info.metadata) == allowed, (name, shape)
+            assert info.description, f"{shape} {name} has no description"
+        assert globals_[name].description == overrides[name].description
+        assert globals_[name].description == resolved[name].description
+        assert globals_[name].get_default() == default, name
+        assert resolved[name].get_default() == default, name  # resolved with no override
+        assert overrides[name].get_default() is None, name  # None: take the global
+        assert not overrides[name].is_required()
+
+
+def test_an_override_is_refused_exactly_where_the_global_is() -> None:
+    from peak_trade.config import ModuleResilience, ResilienceSettings
+
+    for name, (_, allowed) in KNOBS_TODAY.items():
+        bad = "x" if "true or false" in allowed else ("-1" if ">= 0" in allowed else "0")
+        with pytest.raises(ValidationError, match=name):
+            ResilienceSettings.model_validate({name: bad})
+        with pytest.raises(ValidationError, match=name):
+            ModuleResilience.model_validate({name: bad})
+        assert ModuleResilience.model_validate({name: None}).model_dump()[name] is None
+
+
+def test_a_global_only_knob_is_not_a_module_override(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, "[resilience.live]\nmetrics_enabled = false\n"))
+    assert "resilience.live.metrics_enabled: unknown key" in str(info.value)
+    assert "Allowed keys: circuit_breaker_enabled," in str(info.value)
+
+
+def _config_with_one_more_line(line: str) -> Any:
+    """config.py as a fresh module, with ``line`` added next to the first declaration
+    of circuit_breaker_threshold: what a developer adding a knob would write."""
+    import importlib.util
+    import sys
+
+    source = CONFIG_SRC.read_text(encoding="utf-8")
+    first = re.search(r"^( +)circuit_breaker_threshold: .*$", source, re.M)
+    assert first is not None
+    patched = source[: first.end()] + f"\n{first.group(1)}{line}" + source[first.end() :]
+    name = "peak_trade._toy_knob_config"
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # pydantic resolves the annotations through it
+    try:
+        exec(compile(patched, str(CONFIG_SRC), "exec"), module.__dict__)
+    finally:
+        del sys.modules[name]
+    return module
+
+
+def test_a_new_resilience_knob_is_one_line(tmp_path: Path) -> None:
+    toy = _config_with_one_more_line(
+        'toy_knob: PosInt = Field(7, description="a toy knob for the test")'
+    )
+    defaults = toy.load_settings(environ={}, use_default_file=False).resilience
+    assert defaults.toy_knob == 7  # a global with its default
+    assert defaults.for_module("any").toy_knob == 7
+    path = write(tmp_path, "[resilience]\ntoy_knob = 3\n[resilience.live]\ntoy_knob = 9\n")
+    settings = toy.load_settings(path, environ={}, use_default_file=False)
+    assert settings.resilience.toy_knob == 3  # a global from the file
+    assert settings.resilience.modules["live"].toy_knob == 9  # a module override
+    assert settings.resilience.for_module("live").toy_knob == 9  # resolved over the global
+    assert settings.resilience.for_module("risk").toy_knob == 3
+    assert settings.to_toml_dict()["resilience"]["live"] == {"toy_knob": 9}
+    flat = toy.load_settings(environ={"PEAK_TRADE_TOY_KNOB": "4"}, use_default_file=False)
+    assert flat.resilience.for_module("x").toy_knob == 4  # the seed's flat variable name
+    with pytest.raises(ConfigError) as info:
+        toy.load_settings(
+            environ={"PEAK_TRADE_RESILIENCE__LIVE__TOY_KNOB": "0"}, use_default_file=False
+        )
+    text = str(info.value)
+    assert "resilience.live.toy_knob = '0'" in text
+    assert "environment variable PEAK_TRADE_RESILIENCE__LIVE__TOY_KNOB" in text
+    assert "allowed: an integer > 0" in text

@@ -47,7 +47,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import annotated_types
 from pydantic import (
@@ -57,6 +57,7 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "ModuleResilience",
     "MonitoringSettings",
     "RateLimitSpec",
+    "ResilienceKnobs",
     "ResilienceSettings",
     "ResolvedModuleResilience",
     "RetrySettings",
@@ -135,57 +137,78 @@ class RateLimitSpec(_Section):
         return data
 
 
-class ModuleResilience(_Section):
-    """``[resilience.<module>]``: any global resilience key, overriding it for one module."""
+class ResilienceKnobs(_Section):
+    """The resilience knobs a ``[resilience.<module>]`` table may override: the one
+    declaration of each (name, type and bounds, default, description).
 
-    circuit_breaker_enabled: bool | None = None
-    circuit_breaker_threshold: PosInt | None = None
-    circuit_breaker_timeout: PosFloat | None = None
-    rate_limit_enabled: bool | None = None
-    rate_limit_requests: PosInt | None = None
-    rate_limit_window: PosFloat | None = None
-    retry_max_attempts: PosInt | None = None
-    retry_base_delay: NonNegFloat | None = None
-    retry_max_delay: NonNegFloat | None = None
-    timeout_seconds: PosFloat | None = None
-    fail_safe_defaults: bool | None = None
+    The three shapes derive from it: :class:`ResilienceSettings` (the
+    ``[resilience]`` globals) and :class:`ResolvedModuleResilience` (one module's
+    effective values) inherit it, and :class:`ModuleResilience` (one module's
+    overrides) is it with every field optional, ``None`` meaning "the global".
+    A new knob is one line here; its global, its override, its merge in
+    :meth:`ResilienceSettings.for_module`, its flat variable
+    ``PEAK_TRADE_<KNOB>``, its error messages and ``config show`` follow. A knob
+    no module may override is one line in :class:`ResilienceSettings` instead.
+    """
+
+    circuit_breaker_enabled: bool = Field(default=True, description="wrap calls in a breaker")
+    circuit_breaker_threshold: PosInt = Field(default=5, description="failures that open it")
+    circuit_breaker_timeout: PosFloat = Field(default=60.0, description="seconds before a trial")
+    rate_limit_enabled: bool = Field(default=True, description="a token bucket per operation")
+    rate_limit_requests: PosInt = Field(default=100, description="requests per window")
+    rate_limit_window: PosFloat = Field(default=60.0, description="the window in seconds")
+    retry_max_attempts: PosInt = Field(default=3, description="attempts, the first included")
+    retry_base_delay: NonNegFloat = Field(default=1.0, description="first back-off, seconds")
+    retry_max_delay: NonNegFloat = Field(default=60.0, description="longest back-off, seconds")
+    timeout_seconds: PosFloat | None = Field(default=None, description="per attempt, if set")
+    fail_safe_defaults: bool = Field(default=False, description="failures answer a safe default")
 
 
-class ResolvedModuleResilience(_Section):
+def _all_optional(knobs: type[_Section]) -> type[_Section]:
+    """``knobs`` with every field optional and ``None`` by default, with the same
+    type, bounds and description: an override table sets only what it changes."""
+    fields: dict[str, Any] = {}
+    for name, info in knobs.model_fields.items():
+        kind: Any = info.annotation
+        if info.metadata:  # bounds such as gt=0 go back onto the type, inside the Optional
+            kind = Annotated[(kind, *info.metadata)]
+        fields[name] = (kind | None, Field(default=None, description=info.description))
+    return create_model(f"_{knobs.__name__}Overrides", __base__=_Section, **fields)
+
+
+if TYPE_CHECKING:
+    _ModuleOverrides = _Section
+else:
+    _ModuleOverrides = _all_optional(ResilienceKnobs)
+
+
+class ModuleResilience(_ModuleOverrides):
+    """``[resilience.<module>]``: every :class:`ResilienceKnobs` knob, optional.
+
+    ``None`` (the default) takes the global. The fields are generated from
+    :class:`ResilienceKnobs`, so static type checkers do not see them: read a
+    module's values through the typed :meth:`ResilienceSettings.for_module`.
+    """
+
+    if TYPE_CHECKING:
+
+        def __init__(self, **overrides: Any) -> None: ...
+
+
+class ResolvedModuleResilience(ResilienceKnobs):
     """The effective resilience settings of one module (overrides applied over globals)."""
 
     module: str
-    circuit_breaker_enabled: bool
-    circuit_breaker_threshold: int
-    circuit_breaker_timeout: float
-    rate_limit_enabled: bool
-    rate_limit_requests: int
-    rate_limit_window: float
-    retry_max_attempts: int
-    retry_base_delay: float
-    retry_max_delay: float
-    timeout_seconds: float | None
-    fail_safe_defaults: bool
 
 
 _RESERVED_RESILIENCE_TABLES = frozenset({"rate_limits", "modules"})
 
 
-class ResilienceSettings(_Section):
-    """``[resilience]`` globals, ``[resilience.<module>]`` overrides and ``rate_limits``."""
+class ResilienceSettings(ResilienceKnobs):
+    """``[resilience]``: the globals of every :class:`ResilienceKnobs` knob, the
+    global-only ones below, ``rate_limits`` and the ``[resilience.<module>]`` overrides."""
 
-    circuit_breaker_enabled: bool = True
-    circuit_breaker_threshold: PosInt = 5
-    circuit_breaker_timeout: PosFloat = 60.0
-    rate_limit_enabled: bool = True
-    rate_limit_requests: PosInt = 100
-    rate_limit_window: PosFloat = 60.0
-    retry_max_attempts: PosInt = 3
-    retry_base_delay: NonNegFloat = 1.0
-    retry_max_delay: NonNegFloat = 60.0
-    timeout_seconds: PosFloat | None = None
-    fail_safe_defaults: bool = False
-    metrics_enabled: bool = True
+    metrics_enabled: bool = Field(default=True, description="publish resilience metrics")
     rate_limits: dict[str, RateLimitSpec] = Field(default_factory=dict)
     modules: dict[str, ModuleResilience] = Field(default_factory=dict)
 
@@ -210,13 +233,11 @@ class ResilienceSettings(_Section):
     def for_module(self, module: str) -> ResolvedModuleResilience:
         """Settings for ``module``: its ``[resilience.<module>]`` values over the globals."""
         override = self.modules.get(module)
-        values: dict[str, Any] = {"module": module}
-        for name in ResolvedModuleResilience.model_fields:
-            if name == "module":
-                continue
+        values: dict[str, Any] = {}
+        for name in ResilienceKnobs.model_fields:  # every knob, and only the knobs
             value = getattr(override, name) if override is not None else None
             values[name] = value if value is not None else getattr(self, name)
-        return ResolvedModuleResilience(**values)
+        return ResolvedModuleResilience(module=module, **values)
 
 
 # --------------------------------------------------------------------------- other sections
