@@ -164,22 +164,22 @@ class ResilienceKnobs(_Section):
     fail_safe_defaults: bool = Field(default=False, description="failures answer a safe default")
 
 
-def _all_optional(knobs: type[_Section]) -> type[_Section]:
-    """``knobs`` with every field optional and ``None`` by default, with the same
-    type, bounds and description: an override table sets only what it changes."""
+def _all_optional(knobs: type[_Section], name: str) -> type[_Section]:
+    """Model ``name``: ``knobs`` with every field optional and ``None`` by default, with
+    the same type, bounds and description: an override table sets only what it changes."""
     fields: dict[str, Any] = {}
-    for name, info in knobs.model_fields.items():
+    for key, info in knobs.model_fields.items():
         kind: Any = info.annotation
         if info.metadata:  # bounds such as gt=0 go back onto the type, inside the Optional
             kind = Annotated[(kind, *info.metadata)]
-        fields[name] = (kind | None, Field(default=None, description=info.description))
-    return create_model(f"_{knobs.__name__}Overrides", __base__=_Section, **fields)
+        fields[key] = (kind | None, Field(default=None, description=info.description))
+    return create_model(name, __base__=_Section, **fields)
 
 
 if TYPE_CHECKING:
     _ModuleOverrides = _Section
 else:
-    _ModuleOverrides = _all_optional(ResilienceKnobs)
+    _ModuleOverrides = _all_optional(ResilienceKnobs, "_ModuleOverrides")
 
 
 class ModuleResilience(_ModuleOverrides):
