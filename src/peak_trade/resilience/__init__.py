@@ -33,6 +33,7 @@ from peak_trade.resilience.bulkhead import (
     BulkheadCallFinished,
     BulkheadEvent,
     BulkheadRejected,
+    BulkheadStats,
 )
 from peak_trade.resilience.circuitbreaker import (
     CircuitBreaker,
@@ -45,12 +46,19 @@ from peak_trade.resilience.circuitbreaker import (
 from peak_trade.resilience.fallback import (
     Fallback,
     FallbackEvent,
+    FallbackStats,
     FallbackStrategy,
     FallbackUsed,
     fallback,
 )
 from peak_trade.resilience.pipeline import with_resilience
-from peak_trade.resilience.ratelimit import RateLimitDecision, RateLimiter, RateLimiterEvent
+from peak_trade.resilience.ratelimit import (
+    RateLimitDecision,
+    RateLimitEndpointStats,
+    RateLimiter,
+    RateLimiterEvent,
+    RateLimiterStats,
+)
 from peak_trade.resilience.registry import (
     ResilienceRegistry,
     create_module_circuit_breaker,
@@ -60,12 +68,21 @@ from peak_trade.resilience.registry import (
     get_all_rate_limiters,
     set_default_registry,
 )
-from peak_trade.resilience.retry import RetryTesting, is_testing, retry_with_backoff, set_testing
+from peak_trade.resilience.retry import (
+    Retry,
+    RetryStats,
+    RetryTesting,
+    is_testing,
+    retry_with_backoff,
+    set_testing,
+)
 from peak_trade.resilience.timeout import (
     TimedOut,
     Timeout,
     TimeoutEvent,
+    TimeoutMode,
     TimeoutRejected,
+    TimeoutStats,
     current_deadline,
     remaining_time,
     timeout,
@@ -82,12 +99,14 @@ __all__ = [
     "BulkheadCallFinished",
     "BulkheadEvent",
     "BulkheadRejected",
+    "BulkheadStats",
     "CircuitBreaker",
     "CircuitBreakerStats",
     "CircuitState",
     "CountWindow",
     "Fallback",
     "FallbackEvent",
+    "FallbackStats",
     "FallbackStrategy",
     "FallbackUsed",
     "GiveUpReason",
@@ -96,19 +115,25 @@ __all__ = [
     "PatternKind",
     "PatternStats",
     "RateLimitDecision",
+    "RateLimitEndpointStats",
     "RateLimiter",
     "RateLimiterEvent",
+    "RateLimiterStats",
     "ResilienceRegistry",
+    "Retry",
     "RetryAttempted",
     "RetryEvent",
     "RetryExhausted",
+    "RetryStats",
     "RetrySucceeded",
     "RetryTesting",
     "TimeWindow",
     "TimedOut",
     "Timeout",
     "TimeoutEvent",
+    "TimeoutMode",
     "TimeoutRejected",
+    "TimeoutStats",
     "circuit_breaker",
     "create_module_circuit_breaker",
     "create_module_rate_limiter",

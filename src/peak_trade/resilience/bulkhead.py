@@ -30,7 +30,7 @@ from typing import Any, ClassVar, TypeVar
 from peak_trade.clock import Cancellable, Clock, system_clock
 from peak_trade.errors import BulkheadFullError, InvalidArgumentError
 from peak_trade.events import UNWATCHED, EventBus
-from peak_trade.resilience._contract import PatternEvent, PatternKind
+from peak_trade.resilience._contract import PatternEvent, PatternKind, PatternStats
 from peak_trade.resilience._wrap import wrap
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "BulkheadCallFinished",
     "BulkheadEvent",
     "BulkheadRejected",
+    "BulkheadStats",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,6 +75,21 @@ class BulkheadCallFinished(BulkheadEvent):
     in_flight: int
 
 
+@dataclass(frozen=True, slots=True)
+class BulkheadStats(PatternStats):
+    """A snapshot of a bulkhead (``bulkhead.stats``).
+
+    ``limit`` is ``max_concurrent``; ``peak`` the most calls ever in flight at
+    once; ``admitted`` and ``rejected`` count calls since it was made.
+    """
+
+    limit: int
+    in_flight: int
+    peak: int
+    admitted: int
+    rejected: int
+
+
 @dataclass(slots=True)
 class _Waiter:
     """An async caller waiting for a slot; ``granted``/``abandoned`` change under the lock."""
@@ -87,6 +103,8 @@ class _Waiter:
 
 class Bulkhead:
     """Limit concurrent calls. Use as ``@bulkhead`` on sync or async functions."""
+
+    kind: ClassVar[PatternKind] = PatternKind.BULKHEAD
 
     def __init__(
         self,
@@ -121,6 +139,8 @@ class Bulkhead:
         self._clock = clock
         self._mono = clock.monotonic
         self._in_flight = 0
+        self._peak = 0
+        self._admitted = 0
         self._cond = threading.Condition()
         self._async_waiters: deque[_Waiter] = deque()
         self.rejected = 0
@@ -130,12 +150,26 @@ class Bulkhead:
         """Calls running now."""
         return self._in_flight
 
+    @property
+    def stats(self) -> BulkheadStats:
+        """A consistent snapshot of the counters."""
+        with self._cond:
+            return BulkheadStats(
+                self.max_concurrent, self._in_flight, self._peak, self._admitted, self.rejected
+            )
+
     # --- core: the counter ---------------------------------------------------------
+
+    def _take_slot(self) -> None:
+        # caller holds self._cond and has checked there is room
+        self._in_flight = in_flight = self._in_flight + 1
+        self._admitted += 1
+        self._peak = max(self._peak, in_flight)
 
     def _try_enter(self) -> bool:
         # caller holds self._cond
         if self._in_flight < self.max_concurrent:
-            self._in_flight += 1
+            self._take_slot()
             return True
         return False
 
@@ -147,7 +181,7 @@ class Bulkhead:
                 waiter = self._async_waiters.popleft()
                 if not waiter.abandoned:
                     waiter.granted = True
-                    self._in_flight += 1
+                    self._take_slot()
                     waiter.loop.call_soon_threadsafe(_grant, waiter.future)
                     return
             self._cond.notify()
@@ -172,7 +206,7 @@ class Bulkhead:
             if self.max_wait > 0 and self._clock.wait_for(
                 self._cond, self._has_room, self.max_wait
             ):
-                self._in_flight += 1
+                self._take_slot()
                 return
         raise self._reject()
 
@@ -219,14 +253,14 @@ class Bulkhead:
 
     # --- call events (only while someone listens) -----------------------------------
 
-    def _admitted(self, asked_at: float) -> float:
+    def _report_admitted(self, asked_at: float) -> float:
         """Report a call that got its slot; return when (the start of its duration)."""
         now = self._mono()
         assert self._bus is not None  # an Interest is only active on a bus
         self._bus.publish(BulkheadCallAdmitted(self.name, now - asked_at, self._in_flight))
         return now
 
-    def _finished(self, admitted_at: float) -> None:
+    def _report_finished(self, admitted_at: float) -> None:
         assert self._bus is not None
         self._bus.publish(
             BulkheadCallFinished(self.name, self._mono() - admitted_at, self._in_flight)
@@ -241,12 +275,12 @@ class Bulkhead:
         admitted_at = asked_at
         try:
             if watched:
-                admitted_at = self._admitted(asked_at)
+                admitted_at = self._report_admitted(asked_at)
             return func(*args, **kwargs)
         finally:
             self._exit()
             if watched:
-                self._finished(admitted_at)
+                self._report_finished(admitted_at)
 
     async def _call_async(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -257,12 +291,12 @@ class Bulkhead:
         admitted_at = asked_at
         try:
             if watched:
-                admitted_at = self._admitted(asked_at)
+                admitted_at = self._report_admitted(asked_at)
             return await func(*args, **kwargs)
         finally:
             self._exit()
             if watched:
-                self._finished(admitted_at)
+                self._report_finished(admitted_at)
 
     def __call__(self, func: F) -> F:
         """Decorate ``func`` (sync or async)."""

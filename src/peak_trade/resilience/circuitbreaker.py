@@ -119,7 +119,7 @@ import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import dataclass
 from types import GeneratorType, TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, ParamSpec, TypeVar, cast
 
 from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import (
@@ -140,6 +140,7 @@ from peak_trade.resilience._breaker_core import (
     Transition,
 )
 from peak_trade.resilience._catalog import Catalog
+from peak_trade.resilience._contract import PatternKind, PatternStats
 from peak_trade.resilience._events import (
     BreakerCallFailed,
     BreakerCallRejected,
@@ -195,7 +196,7 @@ def _never_counted(expected: tuple[type[BaseException], ...]) -> tuple[type[Base
 
 
 @dataclass(frozen=True, slots=True)
-class CircuitBreakerStats:
+class CircuitBreakerStats(PatternStats):
     """A consistent snapshot of a breaker's statistics (``breaker.stats``).
 
     ``total_calls`` counts every call that was rejected or has finished:
@@ -499,6 +500,8 @@ class CircuitBreaker:
     """
 
     __slots__ = ("__weakref__", "_fleet", "_local", "_named")
+
+    kind: ClassVar[PatternKind] = PatternKind.BREAKER
 
     def __init__(
         self,

@@ -27,10 +27,17 @@ from typing import Any, ClassVar, TypeVar
 from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import InvalidArgumentError
 from peak_trade.events import EventBus
-from peak_trade.resilience._contract import PatternEvent, PatternKind
+from peak_trade.resilience._contract import PatternEvent, PatternKind, PatternStats
 from peak_trade.resilience._wrap import CallKind, call_kind, exception_types, wrap
 
-__all__ = ["Fallback", "FallbackEvent", "FallbackStrategy", "FallbackUsed", "fallback"]
+__all__ = [
+    "Fallback",
+    "FallbackEvent",
+    "FallbackStats",
+    "FallbackStrategy",
+    "FallbackUsed",
+    "fallback",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MISSING = object()
@@ -59,8 +66,24 @@ class FallbackUsed(FallbackEvent):
     exception_type: str
 
 
+@dataclass(frozen=True, slots=True)
+class FallbackStats(PatternStats):
+    """A snapshot of a fallback (``fallback.stats``).
+
+    ``used``: failed calls the fallback answered, with its ``strategy``;
+    ``unavailable``: failed calls it had no answer for (``last_good`` with
+    nothing fresh cached for those arguments), whose error propagated.
+    """
+
+    strategy: FallbackStrategy
+    used: int
+    unavailable: int
+
+
 class Fallback:
     """See the module docstring. Exactly one of ``value``, ``func``, ``last_good``."""
+
+    kind: ClassVar[PatternKind] = PatternKind.FALLBACK
 
     def __init__(
         self,
@@ -109,6 +132,13 @@ class Fallback:
         self._bus = bus
         self._lock = threading.Lock()
         self._cache: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self._used = 0
+        self._unavailable = 0
+
+    @property
+    def stats(self) -> FallbackStats:
+        """A snapshot of the counters (plain integers: no lock)."""
+        return FallbackStats(self.strategy, self._used, self._unavailable)
 
     @staticmethod
     def _key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable | None:
@@ -145,8 +175,10 @@ class Fallback:
             if entry is None or (
                 self._max_age is not None and self._clock.monotonic() - entry[0] > self._max_age
             ):
+                self._unavailable += 1
                 raise exc
             result = entry[1]
+        self._used += 1
         if self._bus is not None and self._bus.wants(FallbackUsed):
             self._bus.publish(FallbackUsed(self.name, self.strategy, type(exc).__name__))
         return result

@@ -147,7 +147,7 @@ def with_resilience(
         wrapped: Any = func
         seconds = timeout if timeout is not None else cfg.timeout_seconds
         if seconds is not None:
-            mode: TimeoutMode = "thread" if hard_timeout else "deadline"
+            mode = TimeoutMode.THREAD if hard_timeout else TimeoutMode.DEADLINE
             wrapped = Timeout(seconds, name=name, mode=mode, clock=reg.clock, bus=reg.bus)(wrapped)
         if use_rate_limiter and cfg.rate_limit_enabled:
             wrapped = _limited(reg.module_rate_limiter(module, operation))(wrapped)

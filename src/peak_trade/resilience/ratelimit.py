@@ -61,8 +61,8 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Generator
-from dataclasses import dataclass
+from collections.abc import Generator, Mapping
+from dataclasses import asdict, dataclass
 from operator import methodcaller
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar, cast
 
@@ -70,13 +70,20 @@ from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import InvalidArgumentError, RateLimitExceeded
 from peak_trade.events import UNWATCHED, EventBus
 from peak_trade.resilience._catalog import Catalog
-from peak_trade.resilience._contract import PatternEvent, PatternKind
+from peak_trade.resilience._contract import PatternEvent, PatternKind, PatternStats
 
 if TYPE_CHECKING:
     from peak_trade.store import Store
     from peak_trade.store.aio import AsyncStore
 
-__all__ = ["NAMED", "RateLimitDecision", "RateLimiter", "RateLimiterEvent"]
+__all__ = [
+    "NAMED",
+    "RateLimitDecision",
+    "RateLimitEndpointStats",
+    "RateLimiter",
+    "RateLimiterEvent",
+    "RateLimiterStats",
+]
 
 DEFAULT_ENDPOINT = "default"
 
@@ -109,6 +116,56 @@ class RateLimitDecision(RateLimiterEvent):
     def limiter(self) -> str:
         """The limiter's name, as ``name`` (the field's name before every event had ``name``)."""
         return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitEndpointStats:
+    """One endpoint's bucket size and this process's decisions on it."""
+
+    endpoint: str
+    max_requests: int
+    window_seconds: float
+    burst: int
+    allowed: int
+    rejected: int
+
+    @property
+    def total_requests(self) -> int:
+        return self.allowed + self.rejected
+
+    @property
+    def rejection_rate(self) -> float:
+        total = self.allowed + self.rejected
+        return self.rejected / total if total else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimiterStats(PatternStats):
+    """A snapshot of a limiter's decisions (``limiter.stats``), per endpoint and in total.
+
+    Counts are this process's decisions, also for a bucket shared through a
+    store. The tokens in a bucket are not part of it (reading a shared one is
+    a store call): ``tokens_available()`` / ``get_stats()`` read them.
+    """
+
+    endpoints: Mapping[str, RateLimitEndpointStats]
+
+    @property
+    def allowed(self) -> int:
+        return sum(e.allowed for e in self.endpoints.values())
+
+    @property
+    def rejected(self) -> int:
+        return sum(e.rejected for e in self.endpoints.values())
+
+    @property
+    def total_requests(self) -> int:
+        return self.allowed + self.rejected
+
+    @property
+    def rejection_rate(self) -> float:
+        total = self.total_requests
+        return self.rejected / total if total else 0.0
 
 
 @dataclass(slots=True)
@@ -231,6 +288,8 @@ class RateLimiter:
         register: a limiter given a ``name`` is listed (weakly) by
             ``get_all_rate_limiters()``; ``register=False`` keeps it out.
     """
+
+    kind: ClassVar[PatternKind] = PatternKind.RATE_LIMITER
 
     def __init__(
         self,
@@ -538,6 +597,13 @@ class RateLimiter:
         """Async :meth:`tokens_available`."""
         return await self._arun(self._available(self._bucket(endpoint)[1]))
 
+    @property
+    def stats(self) -> RateLimiterStats:
+        """A snapshot of this process's decisions, per endpoint (no store call, no lock)."""
+        return RateLimiterStats(
+            {ep: _endpoint_stats(ep, bucket) for ep, bucket in self._buckets.items()}
+        )
+
     def get_stats(self, endpoint: str | None = None) -> dict[str, Any]:
         """Counts of allowed and rejected requests and the bucket state.
 
@@ -564,19 +630,25 @@ NAMED: Catalog[RateLimiter] = Catalog("rate limiter")
 instance ``get_all_rate_limiters()`` lists; ``set_default_registry(None)`` clears it."""
 
 
-def _bucket_stats(endpoint: str, bucket: _Bucket, tokens: float | None) -> dict[str, Any]:
+def _endpoint_stats(endpoint: str, bucket: _Bucket) -> RateLimitEndpointStats:
     spec = bucket.spec
-    allowed, rejected = bucket.allowed, bucket.rejected
-    total = allowed + rejected
+    return RateLimitEndpointStats(
+        endpoint,
+        spec.max_requests,
+        spec.window_seconds,
+        spec.burst,
+        bucket.allowed,
+        bucket.rejected,
+    )
+
+
+def _bucket_stats(endpoint: str, bucket: _Bucket, tokens: float | None) -> dict[str, Any]:
+    """Seed 002's dict for one endpoint: its :class:`RateLimitEndpointStats` and its tokens."""
+    stats = _endpoint_stats(endpoint, bucket)
     return {
-        "endpoint": endpoint,
-        "max_requests": spec.max_requests,
-        "window_seconds": spec.window_seconds,
-        "burst": spec.burst,
-        "allowed": allowed,
-        "rejected": rejected,
-        "total_requests": total,
-        "rejection_rate": rejected / total if total else 0.0,
+        **asdict(stats),
+        "total_requests": stats.total_requests,
+        "rejection_rate": stats.rejection_rate,
         "tokens_available": tokens,
     }
 

@@ -62,7 +62,7 @@ Each retry is logged at info and giving up at warning
 
 Structure
 ---------
-:class:`_RetryPolicy` is the policy core (the delay schedule, which errors to
+:class:`Retry` is the policy core (the delay schedule, which errors to
 retry, when to give up); each call gets a small :class:`_Attempts` cursor. The
 sync and async shells only call the function, and sleep with ``clock.sleep`` or
 ``await clock.asleep``.
@@ -70,15 +70,18 @@ sync and async shells only call the function, and sleep with ``clock.sleep`` or
 
 from __future__ import annotations
 
+import functools
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ClassVar, ParamSpec, TypeVar, cast
 
 from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import CircuitOpenError, InvalidArgumentError
 from peak_trade.events import EventBus
 from peak_trade.logging import get_logger
+from peak_trade.resilience._contract import PatternKind, PatternStats
 from peak_trade.resilience._events import (
     GiveUpReason,
     RetryAttempted,
@@ -93,7 +96,15 @@ from peak_trade.resilience._wrap import (
     wraps,
 )
 
-__all__ = ["RetryTesting", "is_testing", "retry_with_backoff", "set_testing", "testing"]
+__all__ = [
+    "Retry",
+    "RetryStats",
+    "RetryTesting",
+    "is_testing",
+    "retry_with_backoff",
+    "set_testing",
+    "testing",
+]
 
 _log = get_logger("peak_trade.resilience.retry")
 
@@ -181,12 +192,48 @@ def is_testing() -> bool:
     return testing.enabled
 
 
-class _RetryPolicy:
-    """The policy core: schedule, retryability, give-up decisions. No I/O."""
+@dataclass(frozen=True, slots=True)
+class RetryStats(PatternStats):
+    """A snapshot of a retry (``retry.stats``).
+
+    ``calls``: retried calls started (each once, however many attempts it
+    took); ``retries``: attempts after a first one; ``succeeded_after_retry``:
+    calls that succeeded on a later attempt; ``exhausted``: calls it gave up
+    on, by :class:`GiveUpReason` (every reason present).
+    """
+
+    calls: int
+    retries: int
+    succeeded_after_retry: int
+    exhausted: Mapping[GiveUpReason, int]
+
+    @property
+    def gave_up(self) -> int:
+        """Calls the retry gave up on, for any reason."""
+        return sum(self.exhausted.values())
+
+
+class Retry:
+    """A named retry policy with statistics; ``@Retry(...)`` decorates sync or async functions.
+
+    Takes :func:`retry_with_backoff`'s arguments. Every function it decorates
+    shares its name and its statistics; without a ``name`` it takes the
+    qualified name of the first function it decorates.
+
+    It is also the policy core: the delay schedule, which errors to retry,
+    when to give up. Each call gets a small :class:`_Attempts` cursor from
+    :meth:`start`.
+    """
+
+    kind: ClassVar[PatternKind] = PatternKind.RETRY
 
     __slots__ = (
+        "__weakref__",
+        "_exhausted",
+        "_named",
         "base_delay",
         "bus",
+        "calls",
         "clock",
         "deadline",
         "expected",
@@ -195,41 +242,75 @@ class _RetryPolicy:
         "max_attempts",
         "max_delay",
         "name",
+        "retries",
         "retry_if",
         "rng",
+        "succeeded_after_retry",
         "testing",
     )
 
     def __init__(
         self,
+        max_attempts: int = 3,
+        base_delay: float = 1.0,
+        max_delay: float = 60.0,
+        exponential: bool = True,
+        expected_exception: ExceptionTypes = Exception,
         *,
-        max_attempts: int,
-        base_delay: float,
-        max_delay: float,
-        exponential: bool,
-        expected: ExceptionTypes,
-        jitter: bool,
-        deadline: float | None,
-        retry_if: Callable[[BaseException], bool] | None,
-        clock: Clock,
-        bus: EventBus | None,
-        rng: random.Random | None,
-        name: str,
-        testing: RetryTesting,
+        jitter: bool = True,
+        deadline: float | None = None,
+        retry_if: Callable[[BaseException], bool] | None = None,
+        clock: Clock = system_clock,
+        bus: EventBus | None = None,
+        rng: random.Random | None = None,
+        name: str | None = None,
+        testing: RetryTesting | None = None,
     ) -> None:
+        if max_attempts < 1:
+            raise InvalidArgumentError(
+                "max_attempts must be at least 1.",
+                hint="max_attempts counts the first call too; 1 means no retry.",
+                context={"max_attempts": max_attempts},
+            )
+        if base_delay < 0 or max_delay < 0:
+            raise InvalidArgumentError(
+                "base_delay and max_delay must be >= 0 seconds.",
+                context={"base_delay": base_delay, "max_delay": max_delay},
+            )
+        if deadline is not None and deadline <= 0:
+            raise InvalidArgumentError(
+                "deadline must be positive (seconds) or None.", context={"deadline": deadline}
+            )
+        if retry_if is not None and not callable(retry_if):
+            raise InvalidArgumentError(
+                f"retry_if must be a callable taking the exception, got {retry_if!r}.",
+                hint="e.g. retry_if=lambda exc: getattr(exc, 'status', None) == 503",
+            )
+        self.expected = exception_types("expected_exception", expected_exception)
         self.max_attempts = max_attempts
-        self.base_delay = base_delay
-        self.max_delay = max_delay
+        self.base_delay = float(base_delay)
+        self.max_delay = float(max_delay)
         self.exponential = exponential
-        self.expected = expected
         self.jitter = jitter
         self.deadline = deadline
         self.retry_if = retry_if
         self.clock = clock
         self.bus = bus
         self.rng = rng if rng is not None else random.Random()
-        self.name = name
-        self.testing = testing
+        self.name = name if name is not None else "retry"
+        self._named = name is not None
+        self.testing = testing if testing is not None else _default_testing
+        self.calls = 0
+        self.retries = 0
+        self.succeeded_after_retry = 0
+        self._exhausted = dict.fromkeys(GiveUpReason, 0)
+
+    @property
+    def stats(self) -> RetryStats:
+        """A snapshot of the counters (plain integers: no lock)."""
+        return RetryStats(
+            self.calls, self.retries, self.succeeded_after_retry, dict(self._exhausted)
+        )
 
     def backoff(self, failed_attempts: int) -> float:
         """The wait after ``failed_attempts`` failures, before ``retry_after`` and deadline."""
@@ -246,8 +327,67 @@ class _RetryPolicy:
         return self.retry_if is None or bool(self.retry_if(exc))
 
     def start(self) -> _Attempts:
+        """A cursor for one retried call (counted)."""
+        self.calls += 1
         t = self.testing
         return _Attempts(self, t.max_attempts(self.max_attempts), t.enabled)
+
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``func`` (sync or ``async def``); generator functions are refused."""
+        kind = call_kind(func)
+        refuse_generators(func, "retry_with_backoff", kind)
+        if not self._named:
+            self.name = str(getattr(func, "__qualname__", self.name))
+            self._named = True
+        wrapper = _retrying(self, func, kind)
+        wrapper.__dict__["retry"] = self  # reachable as decorated.retry
+        return wrapper
+
+    def __repr__(self) -> str:
+        return f"Retry(name={self.name!r}, max_attempts={self.max_attempts})"
+
+
+def _retrying(policy: Retry, func: Callable[P, R], kind: CallKind) -> Callable[P, R]:
+    """``func`` wrapped in ``policy``'s loop: ``clock.sleep`` or ``await clock.asleep``."""
+    clock = policy.clock
+    if kind is CallKind.ASYNC:
+        afunc = cast(Callable[..., Awaitable[Any]], func)
+
+        @wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            attempts = policy.start()
+            while True:
+                try:
+                    result = await afunc(*args, **kwargs)
+                except BaseException as exc:
+                    delay = attempts.on_error(exc)
+                    if delay is None:
+                        raise
+                    if delay > 0:
+                        await clock.asleep(delay)
+                    continue
+                attempts.on_success()
+                return result
+
+        return cast(Callable[P, R], async_wrapper)
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        attempts = policy.start()
+        while True:
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                delay = attempts.on_error(exc)
+                if delay is None:
+                    raise
+                if delay > 0:
+                    clock.sleep(delay)
+                continue
+            attempts.on_success()
+            return result
+
+    return wrapper
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -262,7 +402,7 @@ class _Attempts:
 
     __slots__ = ("attempt", "max_attempts", "no_wait", "policy", "started")
 
-    def __init__(self, policy: _RetryPolicy, max_attempts: int, no_wait: bool) -> None:
+    def __init__(self, policy: Retry, max_attempts: int, no_wait: bool) -> None:
         self.policy = policy
         self.max_attempts = max_attempts
         self.no_wait = no_wait
@@ -291,6 +431,7 @@ class _Attempts:
                     self._give_up(exc, GiveUpReason.DEADLINE, f"deadline of {policy.deadline:g}s")
                     return None
         self.attempt = attempt + 1
+        policy.retries += 1
         _log.info(
             "retrying",
             function=policy.name,
@@ -304,25 +445,29 @@ class _Attempts:
         return delay
 
     def _give_up(self, exc: BaseException, reason: GiveUpReason, detail: str) -> None:
+        policy = self.policy
+        policy._exhausted[reason] += 1
         attempts = self.attempt
         plural = "attempt" if attempts == 1 else "attempts"
         exc.add_note(f"retry_with_backoff: gave up after {attempts} {plural} ({detail})")
         _log.warning(
             "retries exhausted",
-            function=self.policy.name,
+            function=policy.name,
             attempts=attempts,
             reason=detail,
             error=type(exc).__qualname__,
         )
-        bus = self.policy.bus
+        bus = policy.bus
         if bus is not None and bus.wants(RetryExhausted):
-            bus.publish(RetryExhausted(self.policy.name, attempts, type(exc).__qualname__, reason))
+            bus.publish(RetryExhausted(policy.name, attempts, type(exc).__qualname__, reason))
 
     def on_success(self) -> None:
         if self.attempt > 1:
-            bus = self.policy.bus
+            policy = self.policy
+            policy.succeeded_after_retry += 1
+            bus = policy.bus
             if bus is not None and bus.wants(RetrySucceeded):
-                bus.publish(RetrySucceeded(self.policy.name, self.attempt))
+                bus.publish(RetrySucceeded(policy.name, self.attempt))
 
 
 def retry_with_backoff(
@@ -355,87 +500,32 @@ def retry_with_backoff(
         clock: time source and sleeper (``ManualClock`` in tests).
         bus: event bus for ``Retry*`` events.
         rng: random source for jitter (seed it for reproducible schedules).
-        name: name in events; defaults to the function's qualified name.
+        name: name in events and stats; defaults to the function's qualified name.
+            With a name, every function this decorator decorates shares one
+            :class:`Retry` (its statistics too).
         testing: testing switch; defaults to the module's :data:`testing`.
+
+    The :class:`Retry` is reachable as ``decorated.retry`` (``.stats``, ``.name``).
     """
-    if max_attempts < 1:
-        raise InvalidArgumentError(
-            "max_attempts must be at least 1.",
-            hint="max_attempts counts the first call too; 1 means no retry.",
-            context={"max_attempts": max_attempts},
-        )
-    if base_delay < 0 or max_delay < 0:
-        raise InvalidArgumentError(
-            "base_delay and max_delay must be >= 0 seconds.",
-            context={"base_delay": base_delay, "max_delay": max_delay},
-        )
-    if deadline is not None and deadline <= 0:
-        raise InvalidArgumentError(
-            "deadline must be positive (seconds) or None.", context={"deadline": deadline}
-        )
-    expected = exception_types("expected_exception", expected_exception)
-    if retry_if is not None and not callable(retry_if):
-        raise InvalidArgumentError(
-            f"retry_if must be a callable taking the exception, got {retry_if!r}.",
-            hint="e.g. retry_if=lambda exc: getattr(exc, 'status', None) == 503",
-        )
+    make = functools.partial(
+        Retry,
+        max_attempts,
+        base_delay,
+        max_delay,
+        exponential,
+        expected_exception,
+        jitter=jitter,
+        deadline=deadline,
+        retry_if=retry_if,
+        clock=clock,
+        bus=bus,
+        rng=rng,
+        testing=testing,
+    )
+    named = make(name=name)  # checks the arguments now, not at decoration
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
-        kind = call_kind(func)
-        refuse_generators(func, "retry_with_backoff", kind)
-        policy = _RetryPolicy(
-            max_attempts=max_attempts,
-            base_delay=float(base_delay),
-            max_delay=float(max_delay),
-            exponential=exponential,
-            expected=expected,
-            jitter=jitter,
-            deadline=deadline,
-            retry_if=retry_if,
-            clock=clock,
-            bus=bus,
-            rng=rng,
-            name=name or str(getattr(func, "__qualname__", "retry")),
-            testing=testing if testing is not None else _default_testing,
-        )
-
-        if kind is CallKind.ASYNC:
-            afunc = cast(Callable[..., Awaitable[Any]], func)
-
-            @wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                attempts = policy.start()
-                while True:
-                    try:
-                        result = await afunc(*args, **kwargs)
-                    except BaseException as exc:
-                        delay = attempts.on_error(exc)
-                        if delay is None:
-                            raise
-                        if delay > 0:
-                            await clock.asleep(delay)
-                        continue
-                    attempts.on_success()
-                    return result
-
-            return cast(Callable[P, R], async_wrapper)
-
-        @wraps(func)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            attempts = policy.start()
-            while True:
-                try:
-                    result = func(*args, **kwargs)
-                except BaseException as exc:
-                    delay = attempts.on_error(exc)
-                    if delay is None:
-                        raise
-                    if delay > 0:
-                        clock.sleep(delay)
-                    continue
-                attempts.on_success()
-                return result
-
-        return wrapper
+        # unnamed: one Retry per function, named after it (as the events always were)
+        return (named if name is not None else make())(func)
 
     return decorate

@@ -49,12 +49,13 @@ import weakref
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, ClassVar, Literal, TypeVar
 
 from peak_trade.clock import Cancellable, Clock, system_clock
 from peak_trade.errors import BulkheadFullError, InvalidArgumentError, OperationTimeoutError
 from peak_trade.events import EventBus
-from peak_trade.resilience._contract import PatternEvent, PatternKind
+from peak_trade.resilience._contract import PatternEvent, PatternKind, PatternStats
 from peak_trade.resilience._workers import Job, Workers
 from peak_trade.resilience._wrap import wrap
 
@@ -62,14 +63,25 @@ __all__ = [
     "TimedOut",
     "Timeout",
     "TimeoutEvent",
+    "TimeoutMode",
     "TimeoutRejected",
+    "TimeoutStats",
     "current_deadline",
     "remaining_time",
     "timeout",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
-TimeoutMode = Literal["thread", "deadline"]
+
+
+class TimeoutMode(StrEnum):
+    """How a sync call is held to its deadline (async calls are always cancelled)."""
+
+    THREAD = "thread"  # run it in a worker thread; stop waiting at the deadline
+    DEADLINE = "deadline"  # cooperative: publish the deadline, never discard a late result
+
+
+ModeArgument = TimeoutMode | Literal["thread", "deadline"]
 
 _deadline: ContextVar[float | None] = ContextVar("peak_trade_deadline", default=None)
 
@@ -105,6 +117,23 @@ class TimeoutRejected(TimeoutEvent):
     them with calls still running past their deadline."""
 
     max_workers: int
+    abandoned: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutStats(PatternStats):
+    """A snapshot of a timeout (``timeout.stats``).
+
+    ``calls`` counts calls started or refused; ``timed_out`` those that ran
+    past their deadline (or found an enclosing one already passed);
+    ``rejected`` those refused because every worker thread was busy; and
+    ``abandoned`` is how many worker threads still run a call abandoned at
+    its deadline right now.
+    """
+
+    calls: int
+    timed_out: int
+    rejected: int
     abandoned: int
 
 
@@ -206,12 +235,14 @@ class Timeout:
     share its ``max_workers`` threads (see the module docstring).
     """
 
+    kind: ClassVar[PatternKind] = PatternKind.TIMEOUT
+
     def __init__(
         self,
         seconds: float,
         *,
         name: str = "timeout",
-        mode: TimeoutMode = "thread",
+        mode: ModeArgument = TimeoutMode.THREAD,
         clock: Clock = system_clock,
         executor: concurrent.futures.Executor | None = None,
         bus: EventBus | None = None,
@@ -223,10 +254,13 @@ class Timeout:
                 hint="Leave the timeout out instead of passing 0 to disable it.",
                 context={"name": name},
             )
-        if mode not in ("thread", "deadline"):
+        try:
+            mode = TimeoutMode(mode)
+        except ValueError:
             raise InvalidArgumentError(
-                f"Unknown timeout mode {mode!r}", hint="Use 'thread' or 'deadline'."
-            )
+                f"Unknown timeout mode {mode!r}",
+                hint="Use TimeoutMode.THREAD ('thread') or TimeoutMode.DEADLINE ('deadline').",
+            ) from None
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
             raise InvalidArgumentError(
                 f"max_workers must be an integer >= 1, got {max_workers!r}",
@@ -243,8 +277,17 @@ class Timeout:
         self._bus = bus
         self.max_workers = max_workers
         self._workers = Workers(name, max_workers)  # threads start on first use
+        self._calls = 0
+        self._timed_out = 0
+        self._rejected = 0
+
+    @property
+    def stats(self) -> TimeoutStats:
+        """A snapshot of the counters (plain integers: no lock)."""
+        return TimeoutStats(self._calls, self._timed_out, self._rejected, self._workers.abandoned)
 
     def _error(self) -> OperationTimeoutError:
+        self._timed_out += 1
         if self._bus is not None and self._bus.wants(TimedOut):
             self._bus.publish(TimedOut(self.name, self.seconds))
         return OperationTimeoutError(
@@ -254,6 +297,7 @@ class Timeout:
         )
 
     def _full(self) -> BulkheadFullError:
+        self._rejected += 1
         workers = self._workers
         if self._bus is not None and self._bus.wants(TimeoutRejected):
             self._bus.publish(TimeoutRejected(self.name, self.max_workers, workers.abandoned))
@@ -316,6 +360,7 @@ class Timeout:
 
     def _enter_deadline(self) -> tuple[float, Token[float | None], float]:
         """Set this call's deadline (never later than an enclosing one); also return now."""
+        self._calls += 1
         now = self._mono()
         mine = now + self.seconds
         outer = _deadline.get()
@@ -330,7 +375,7 @@ class Timeout:
     ) -> Any:
         mine, token, _ = self._enter_deadline()
         try:
-            if self.mode == "deadline":
+            if self.mode is TimeoutMode.DEADLINE:
                 return func(*args, **kwargs)
             # the worker runs in a copy of our context, so it sees the deadline too
             context = contextvars.copy_context()
@@ -372,7 +417,7 @@ def timeout(
     seconds: float,
     *,
     name: str = "timeout",
-    mode: TimeoutMode = "thread",
+    mode: ModeArgument = TimeoutMode.THREAD,
     clock: Clock = system_clock,
     bus: EventBus | None = None,
     max_workers: int = DEFAULT_MAX_WORKERS,
