@@ -30,6 +30,7 @@ from typing import Any, ClassVar, TypeVar
 from peak_trade.clock import Cancellable, Clock, system_clock
 from peak_trade.errors import BulkheadFullError, InvalidArgumentError
 from peak_trade.events import UNWATCHED, EventBus
+from peak_trade.resilience._catalog import NAMED
 from peak_trade.resilience._contract import PatternEvent, PatternKind, PatternStats
 from peak_trade.resilience._wrap import wrap
 
@@ -102,7 +103,11 @@ class _Waiter:
 
 
 class Bulkhead:
-    """Limit concurrent calls. Use as ``@bulkhead`` on sync or async functions."""
+    """Limit concurrent calls. Use as ``@bulkhead`` on sync or async functions.
+
+    Given a ``name`` (and ``register=True``) it is listed by the default
+    registry, weakly (see :mod:`peak_trade.resilience.registry`).
+    """
 
     kind: ClassVar[PatternKind] = PatternKind.BULKHEAD
 
@@ -111,9 +116,10 @@ class Bulkhead:
         max_concurrent: int,
         *,
         max_wait: float = 0.0,
-        name: str = "bulkhead",
+        name: str | None = None,
         bus: EventBus | None = None,
         clock: Clock = system_clock,
+        register: bool = True,
     ) -> None:
         if (
             isinstance(max_concurrent, bool)
@@ -129,7 +135,7 @@ class Bulkhead:
             raise InvalidArgumentError(
                 f"max_wait must be >= 0, got {max_wait!r}", context={"name": name}
             )
-        self.name = name
+        self.name = name if name is not None else "bulkhead"
         self.max_concurrent = max_concurrent
         self.max_wait = max_wait
         self._bus = bus
@@ -144,6 +150,8 @@ class Bulkhead:
         self._cond = threading.Condition()
         self._async_waiters: deque[_Waiter] = deque()
         self.rejected = 0
+        if register and name is not None:
+            NAMED.add(self)
 
     @property
     def in_flight(self) -> int:

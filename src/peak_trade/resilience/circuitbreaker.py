@@ -139,7 +139,7 @@ from peak_trade.resilience._breaker_core import (
     Rejected,
     Transition,
 )
-from peak_trade.resilience._catalog import Catalog
+from peak_trade.resilience._catalog import NAMED
 from peak_trade.resilience._contract import PatternKind, PatternStats
 from peak_trade.resilience._events import (
     BreakerCallFailed,
@@ -155,7 +155,6 @@ if TYPE_CHECKING:
     from peak_trade.store.aio import AsyncStore
 
 __all__ = [
-    "NAMED",
     "NOT_FAILURES",
     "CircuitBreaker",
     "CircuitBreakerStats",
@@ -575,7 +574,7 @@ class CircuitBreaker:
                 trial_timeout=trial_timeout or max(float(recovery_timeout), 1.0),
             )
         if register and name is not None:
-            NAMED.add(name, self)
+            NAMED.add(self)
 
     def __repr__(self) -> str:
         return f"CircuitBreaker(name={self.name!r}, state={self.state.value})"
@@ -713,11 +712,6 @@ class CircuitBreaker:
         :class:`CircuitOpenError` when the breaker rejects.
         """
         return _Guard(self)
-
-
-NAMED: Catalog[CircuitBreaker] = Catalog("circuit breaker")
-"""Breakers made with a ``name`` (and ``register=True``), weakly held: the default
-instance ``get_all_circuit_breakers()`` lists; ``set_default_registry(None)`` clears it."""
 
 
 class _Hooks:

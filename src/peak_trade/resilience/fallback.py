@@ -27,6 +27,7 @@ from typing import Any, ClassVar, TypeVar
 from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import InvalidArgumentError
 from peak_trade.events import EventBus
+from peak_trade.resilience._catalog import NAMED
 from peak_trade.resilience._contract import PatternEvent, PatternKind, PatternStats
 from peak_trade.resilience._wrap import CallKind, call_kind, exception_types, wrap
 
@@ -81,7 +82,10 @@ class FallbackStats(PatternStats):
 
 
 class Fallback:
-    """See the module docstring. Exactly one of ``value``, ``func``, ``last_good``."""
+    """See the module docstring. Exactly one of ``value``, ``func``, ``last_good``.
+
+    Given a ``name`` (and ``register=True``) it is listed by the default registry.
+    """
 
     kind: ClassVar[PatternKind] = PatternKind.FALLBACK
 
@@ -94,9 +98,10 @@ class Fallback:
         max_age: float | None = None,
         max_entries: int = 1024,
         exceptions: type[BaseException] | tuple[type[BaseException], ...] = Exception,
-        name: str = "fallback",
+        name: str | None = None,
         clock: Clock = system_clock,
         bus: EventBus | None = None,
+        register: bool = True,
     ) -> None:
         chosen = [
             n
@@ -127,13 +132,15 @@ class Fallback:
         self._max_age = max_age
         self._max_entries = max_entries
         self._exceptions = exception_types("exceptions", exceptions)
-        self.name = name
+        self.name = name if name is not None else "fallback"
         self._clock = clock
         self._bus = bus
         self._lock = threading.Lock()
         self._cache: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
         self._used = 0
         self._unavailable = 0
+        if register and name is not None:
+            NAMED.add(self)
 
     @property
     def stats(self) -> FallbackStats:
@@ -227,9 +234,10 @@ def fallback(
     last_good: bool = False,
     max_age: float | None = None,
     exceptions: type[BaseException] | tuple[type[BaseException], ...] = Exception,
-    name: str = "fallback",
+    name: str | None = None,
     clock: Clock = system_clock,
     bus: EventBus | None = None,
+    register: bool = True,
 ) -> Fallback:
     """Decorator form of :class:`Fallback`."""
     return Fallback(
@@ -241,4 +249,5 @@ def fallback(
         name=name,
         clock=clock,
         bus=bus,
+        register=register,
     )

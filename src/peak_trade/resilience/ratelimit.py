@@ -69,7 +69,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar, cast
 from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import InvalidArgumentError, RateLimitExceeded
 from peak_trade.events import UNWATCHED, EventBus
-from peak_trade.resilience._catalog import Catalog
+from peak_trade.resilience._catalog import NAMED
 from peak_trade.resilience._contract import PatternEvent, PatternKind, PatternStats
 
 if TYPE_CHECKING:
@@ -77,7 +77,6 @@ if TYPE_CHECKING:
     from peak_trade.store.aio import AsyncStore
 
 __all__ = [
-    "NAMED",
     "RateLimitDecision",
     "RateLimitEndpointStats",
     "RateLimiter",
@@ -323,7 +322,7 @@ class RateLimiter:
         self.add_endpoint(DEFAULT_ENDPOINT, max_requests, window_seconds, burst=burst)
         self._default = self._buckets[DEFAULT_ENDPOINT]
         if register and name is not None:
-            NAMED.add(name, self)
+            NAMED.add(self)
 
     @property
     def store(self) -> Store | AsyncStore | None:
@@ -623,11 +622,6 @@ class RateLimiter:
             f"RateLimiter(name={self.name!r}, max_requests={spec.max_requests}, "
             f"window_seconds={spec.window_seconds}, endpoints={sorted(self._buckets)})"
         )
-
-
-NAMED: Catalog[RateLimiter] = Catalog("rate limiter")
-"""Limiters made with a ``name`` (and ``register=True``), weakly held: the default
-instance ``get_all_rate_limiters()`` lists; ``set_default_registry(None)`` clears it."""
 
 
 def _endpoint_stats(endpoint: str, bucket: _Bucket) -> RateLimitEndpointStats:

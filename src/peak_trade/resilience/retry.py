@@ -81,6 +81,7 @@ from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import CircuitOpenError, InvalidArgumentError
 from peak_trade.events import EventBus
 from peak_trade.logging import get_logger
+from peak_trade.resilience._catalog import NAMED
 from peak_trade.resilience._contract import PatternKind, PatternStats
 from peak_trade.resilience._events import (
     GiveUpReason,
@@ -218,7 +219,8 @@ class Retry:
 
     Takes :func:`retry_with_backoff`'s arguments. Every function it decorates
     shares its name and its statistics; without a ``name`` it takes the
-    qualified name of the first function it decorates.
+    qualified name of the first function it decorates. Given a ``name`` (and
+    ``register=True``) it is listed by the default registry, weakly.
 
     It is also the policy core: the delay schedule, which errors to retry,
     when to give up. Each call gets a small :class:`_Attempts` cursor from
@@ -265,6 +267,7 @@ class Retry:
         rng: random.Random | None = None,
         name: str | None = None,
         testing: RetryTesting | None = None,
+        register: bool = True,
     ) -> None:
         if max_attempts < 1:
             raise InvalidArgumentError(
@@ -304,6 +307,8 @@ class Retry:
         self.retries = 0
         self.succeeded_after_retry = 0
         self._exhausted = dict.fromkeys(GiveUpReason, 0)
+        if register and name is not None:
+            NAMED.add(self)
 
     @property
     def stats(self) -> RetryStats:
@@ -485,6 +490,7 @@ def retry_with_backoff(
     rng: random.Random | None = None,
     name: str | None = None,
     testing: RetryTesting | None = None,
+    register: bool = True,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Retry the decorated function (sync or ``async def``); see the module docstring.
 
@@ -502,8 +508,9 @@ def retry_with_backoff(
         rng: random source for jitter (seed it for reproducible schedules).
         name: name in events and stats; defaults to the function's qualified name.
             With a name, every function this decorator decorates shares one
-            :class:`Retry` (its statistics too).
+            :class:`Retry` (its statistics too), listed by the default registry.
         testing: testing switch; defaults to the module's :data:`testing`.
+        register: ``False`` keeps a named retry out of the default registry's listing.
 
     The :class:`Retry` is reachable as ``decorated.retry`` (``.stats``, ``.name``).
     """
@@ -521,6 +528,7 @@ def retry_with_backoff(
         bus=bus,
         rng=rng,
         testing=testing,
+        register=register,
     )
     named = make(name=name)  # checks the arguments now, not at decoration
 

@@ -55,6 +55,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from peak_trade.clock import Cancellable, Clock, system_clock
 from peak_trade.errors import BulkheadFullError, InvalidArgumentError, OperationTimeoutError
 from peak_trade.events import EventBus
+from peak_trade.resilience._catalog import NAMED
 from peak_trade.resilience._contract import PatternEvent, PatternKind, PatternStats
 from peak_trade.resilience._workers import Job, Workers
 from peak_trade.resilience._wrap import wrap
@@ -232,7 +233,8 @@ class Timeout:
     """``@Timeout(2.5)`` on a sync or async function.
 
     One ``Timeout`` is meant for one dependency: the functions it decorates
-    share its ``max_workers`` threads (see the module docstring).
+    share its ``max_workers`` threads (see the module docstring). Given a
+    ``name`` (and ``register=True``) it is listed by the default registry.
     """
 
     kind: ClassVar[PatternKind] = PatternKind.TIMEOUT
@@ -241,12 +243,13 @@ class Timeout:
         self,
         seconds: float,
         *,
-        name: str = "timeout",
+        name: str | None = None,
         mode: ModeArgument = TimeoutMode.THREAD,
         clock: Clock = system_clock,
         executor: concurrent.futures.Executor | None = None,
         bus: EventBus | None = None,
         max_workers: int = DEFAULT_MAX_WORKERS,
+        register: bool = True,
     ) -> None:
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
             raise InvalidArgumentError(
@@ -268,7 +271,7 @@ class Timeout:
                 context={"name": name},
             )
         self.seconds = float(seconds)
-        self.name = name
+        self.name = name if name is not None else "timeout"
         self.mode = mode
         self._clock = clock
         self._mono = clock.monotonic
@@ -276,10 +279,12 @@ class Timeout:
         self._executor = executor
         self._bus = bus
         self.max_workers = max_workers
-        self._workers = Workers(name, max_workers)  # threads start on first use
+        self._workers = Workers(self.name, max_workers)  # threads start on first use
         self._calls = 0
         self._timed_out = 0
         self._rejected = 0
+        if register and name is not None:
+            NAMED.add(self)
 
     @property
     def stats(self) -> TimeoutStats:
@@ -416,11 +421,20 @@ class Timeout:
 def timeout(
     seconds: float,
     *,
-    name: str = "timeout",
+    name: str | None = None,
     mode: ModeArgument = TimeoutMode.THREAD,
     clock: Clock = system_clock,
     bus: EventBus | None = None,
     max_workers: int = DEFAULT_MAX_WORKERS,
+    register: bool = True,
 ) -> Timeout:
     """Decorator form: ``@timeout(2.5)``."""
-    return Timeout(seconds, name=name, mode=mode, clock=clock, bus=bus, max_workers=max_workers)
+    return Timeout(
+        seconds,
+        name=name,
+        mode=mode,
+        clock=clock,
+        bus=bus,
+        max_workers=max_workers,
+        register=register,
+    )
