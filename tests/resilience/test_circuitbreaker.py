@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
+from pattern_helpers import CountingClock
 
 from peak_trade.clock import ManualClock
 from peak_trade.errors import CircuitOpenError, InvalidArgumentError
@@ -865,22 +866,6 @@ def test_lock_is_not_held_during_the_call() -> None:
 
 
 # --------------------------------------------------------------------------- hot path
-
-
-class CountingClock(ManualClock):
-    """A ManualClock that counts reads, to prove what the hot path does not do."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reads = 0
-
-    def monotonic(self) -> float:
-        self.reads += 1
-        return super().monotonic()
-
-    def time(self) -> float:
-        self.reads += 1
-        return super().time()
 
 
 def test_closed_success_path_reads_no_clock() -> None:

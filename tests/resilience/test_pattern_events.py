@@ -7,11 +7,11 @@ A metrics or alert layer subscribes once, to the base, and learns which pattern
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import threading
 
 import pytest
+from pattern_helpers import CountingClock, hang_all
 
 from peak_trade.clock import ManualClock
 from peak_trade.errors import BulkheadFullError, CircuitOpenError, OperationTimeoutError
@@ -116,18 +116,6 @@ def test_a_rate_limit_decision_names_its_limiter_name_like_every_other_event() -
     assert decision.kind is PatternKind.RATE_LIMITER
 
 
-class CountingClock(ManualClock):
-    """A ManualClock that counts how often it is read."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reads = 0
-
-    def monotonic(self) -> float:
-        self.reads += 1
-        return super().monotonic()
-
-
 def test_an_unobserved_bulkhead_builds_no_call_events_and_reads_no_clock() -> None:
     bus, clock = EventBus(), CountingClock()
     EventRecorder(bus, BulkheadRejected)  # someone listens, but not to calls
@@ -189,11 +177,7 @@ def test_a_full_timeout_worker_pool_is_a_timeout_event_not_a_bulkhead_one() -> N
     gate = threading.Event()
     timeout = Timeout(5, name="exchange-a", max_workers=1, clock=clock, bus=bus)
     hangs = timeout(lambda: gate.wait(60))
-    waiter = threading.Thread(target=_swallow, args=(hangs,))
-    waiter.start()
-    assert clock.wait_until_waiting(1)
-    clock.advance(5)
-    waiter.join(10)
+    hang_all(hangs, 1, clock, 5)
     with pytest.raises(BulkheadFullError):
         hangs()
     gate.set()
@@ -201,11 +185,6 @@ def test_a_full_timeout_worker_pool_is_a_timeout_event_not_a_bulkhead_one() -> N
     rejected = seen.of_type(TimeoutRejected)[0]
     assert (rejected.name, rejected.max_workers, rejected.abandoned) == ("exchange-a", 1, 1)
     assert not seen.of_type(BulkheadRejected)
-
-
-def _swallow(func: object) -> None:
-    with contextlib.suppress(OperationTimeoutError):
-        func()  # type: ignore[operator]
 
 
 def _fail() -> None:

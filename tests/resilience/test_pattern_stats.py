@@ -12,13 +12,13 @@ import dataclasses
 import threading
 
 import pytest
+from pattern_helpers import hang_all, one_of_each
 
 from peak_trade.clock import ManualClock
 from peak_trade.errors import BulkheadFullError, OperationTimeoutError, RateLimitExceeded
 from peak_trade.resilience import (
     Bulkhead,
     BulkheadStats,
-    CircuitBreaker,
     CircuitBreakerStats,
     Fallback,
     FallbackStats,
@@ -38,24 +38,12 @@ from peak_trade.resilience import (
 from peak_trade.store import store_from_url
 
 
-def _patterns(clock: ManualClock) -> list[object]:
-    return [
-        CircuitBreaker(name="b", clock=clock),
-        Retry(name="r", clock=clock),
-        RateLimiter(name="l", clock=clock),
-        Bulkhead(1, name="h", clock=clock),
-        Timeout(1.0, name="t", clock=clock),
-        Fallback(value=0, name="f", clock=clock),
-    ]
-
-
 def test_every_pattern_has_a_kind_a_name_and_frozen_stats() -> None:
-    patterns = _patterns(ManualClock())
-    kinds = [p.kind for p in patterns]  # type: ignore[attr-defined]
-    assert kinds == list(PatternKind)
-    assert [p.name for p in patterns] == ["b", "r", "l", "h", "t", "f"]  # type: ignore[attr-defined]
+    patterns = one_of_each(ManualClock())
+    assert [p.kind for p in patterns] == list(PatternKind)
+    assert [p.name for p in patterns] == list("brlhtf")
     for pattern in patterns:
-        stats = pattern.stats  # type: ignore[attr-defined]
+        stats = pattern.stats
         assert isinstance(stats, PatternStats)
         assert dataclasses.is_dataclass(stats)
         first = dataclasses.fields(stats)[0].name
@@ -161,22 +149,9 @@ def test_timeout_stats_count_calls_timeouts_rejections_and_abandoned_threads() -
     gate = threading.Event()
     timeout = Timeout(5, name="exchange", max_workers=1, clock=clock)
     hangs = timeout(lambda: gate.wait(60))
-    errors: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            hangs()
-        except OperationTimeoutError as exc:
-            errors.append(exc)
-
-    caller = threading.Thread(target=call)
-    caller.start()
-    assert clock.wait_until_waiting(1)
-    clock.advance(5)
-    caller.join(10)
+    hang_all(hangs, 1, clock, 5)
     with pytest.raises(BulkheadFullError):
         hangs()
-    assert len(errors) == 1
     assert timeout.stats == TimeoutStats(calls=2, timed_out=1, rejected=1, abandoned=1)
     gate.set()
     assert timeout._workers.wait_until_settled(timeout=60)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
+from pattern_helpers import one_of_each
 
 from peak_trade.clock import ManualClock
 from peak_trade.resilience import (
@@ -86,15 +87,7 @@ def test_any_pattern_can_be_added_and_the_newest_of_a_name_is_listed() -> None:
 
 
 def test_the_default_registry_lists_every_named_pattern_of_every_kind() -> None:
-    clock = ManualClock()
-    made = [
-        CircuitBreaker(name="b", clock=clock),
-        Retry(name="r", clock=clock),
-        RateLimiter(name="l", clock=clock),
-        Bulkhead(1, name="h", clock=clock),
-        Timeout(1.0, name="t", clock=clock),
-        Fallback(value=0, name="f", clock=clock),
-    ]
+    made = one_of_each(ManualClock())
     listed = default_registry().patterns()
     for pattern in made:
         assert pattern in listed
@@ -192,3 +185,36 @@ def test_adding_something_that_is_not_a_pattern_is_refused() -> None:
 
     with pytest.raises(InvalidArgumentError, match="kind"):
         ResilienceRegistry().add(object())  # type: ignore[arg-type]
+
+
+def test_every_layer_with_resilience_builds_is_found_in_its_registry() -> None:
+    from peak_trade.config import load_settings
+    from peak_trade.resilience import with_resilience
+
+    settings = load_settings(
+        environ={"PEAK_TRADE_RESILIENCE__RISK__FAIL_SAFE_DEFAULTS": "true"}, use_default_file=False
+    ).resilience
+    reg = ResilienceRegistry(settings, clock=ManualClock())
+
+    @with_resilience(
+        "risk",
+        "check",
+        use_retry=True,
+        use_rate_limiter=True,
+        timeout=2.0,
+        fallback_value=False,
+        registry=reg,
+    )
+    def check() -> bool:
+        return True
+
+    assert check() is True
+    assert {(p.kind, p.name) for p in reg.patterns()} == {
+        (kind, "risk.check") for kind in PatternKind if kind is not PatternKind.BULKHEAD
+    }
+    timeout = reg.get(PatternKind.TIMEOUT, "risk.check")
+    assert timeout is not None
+    assert timeout.stats.calls == 1
+    retry = reg.get(PatternKind.RETRY, "risk.check")
+    assert retry is not None
+    assert retry.stats.calls == 1

@@ -12,12 +12,13 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
+from pattern_helpers import hang_all
 
 from peak_trade.clock import ManualClock
-from peak_trade.errors import BulkheadFullError, InvalidArgumentError, OperationTimeoutError
+from peak_trade.errors import BulkheadFullError, InvalidArgumentError
 from peak_trade.events import EventBus, EventRecorder
 from peak_trade.resilience import CircuitBreaker, CircuitState, Timeout, TimeoutRejected
 from peak_trade.resilience.timeout import DEFAULT_MAX_WORKERS
@@ -29,27 +30,6 @@ def release() -> Iterator[threading.Event]:
     event = threading.Event()
     yield event
     event.set()
-
-
-def hang_all(call: Callable[[], object], n: int, clock: ManualClock, seconds: float) -> None:
-    """Make ``n`` calls at once; each times out (``clock`` moves ``seconds``) as its call hangs."""
-    errors: list[BaseException] = []
-
-    def one() -> None:
-        try:
-            call()
-        except BaseException as exc:  # collected and checked below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=one) for _ in range(n)]
-    for t in threads:
-        t.start()
-    assert clock.wait_until_waiting(n)  # every caller waits for its deadline...
-    clock.advance(seconds)  # ...which passes for all of them at once
-    for t in threads:
-        t.join(60)
-    assert len(errors) == n
-    assert all(isinstance(e, OperationTimeoutError) for e in errors), errors
 
 
 def test_hung_calls_of_one_dependency_never_starve_another(release: threading.Event) -> None:

@@ -51,7 +51,13 @@ from peak_trade.resilience.fallback import (
     FallbackUsed,
     fallback,
 )
-from peak_trade.resilience.pipeline import with_resilience
+from peak_trade.resilience.pipeline import (
+    LAYERS,
+    Layer,
+    LayerRequest,
+    insert_layer,
+    with_resilience,
+)
 from peak_trade.resilience.ratelimit import (
     RateLimitDecision,
     RateLimitEndpointStats,
@@ -110,6 +116,9 @@ __all__ = [
     "FallbackStrategy",
     "FallbackUsed",
     "GiveUpReason",
+    "LAYERS",
+    "Layer",
+    "LayerRequest",
     "Pattern",
     "PatternEvent",
     "PatternKind",
@@ -142,6 +151,7 @@ __all__ = [
     "fallback",
     "get_all_circuit_breakers",
     "get_all_rate_limiters",
+    "insert_layer",
     "is_testing",
     "remaining_time",
     "retry_with_backoff",

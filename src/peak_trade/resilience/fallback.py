@@ -144,7 +144,7 @@ class Fallback:
 
     @property
     def stats(self) -> FallbackStats:
-        """A snapshot of the counters (plain integers: no lock)."""
+        """Answers given and missed so far (read without a lock)."""
         return FallbackStats(self.strategy, self._used, self._unavailable)
 
     @staticmethod

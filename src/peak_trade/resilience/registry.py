@@ -37,6 +37,7 @@ reset for tests.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 from peak_trade.clock import Clock, system_clock
@@ -51,6 +52,7 @@ from peak_trade.resilience.retry import Retry
 if TYPE_CHECKING:
     from peak_trade.resilience.bulkhead import Bulkhead
     from peak_trade.resilience.fallback import Fallback
+    from peak_trade.resilience.pipeline import Layer
     from peak_trade.resilience.timeout import Timeout
     from peak_trade.store import AsyncStore, Store
 
@@ -78,6 +80,9 @@ class ResilienceRegistry:
             breakers their state (one breaker per name for the whole fleet;
             see ``CircuitBreaker(store=...)``). An ``AsyncStore`` serves
             ``async def`` callers (sync code on it is refused with a way out).
+        layers: the layers ``with_resilience`` builds with this registry,
+            outermost first (default: :data:`peak_trade.resilience.pipeline.LAYERS`;
+            ``insert_layer(MY_LAYER, after="retry")`` adds one).
     """
 
     def __init__(
@@ -87,11 +92,13 @@ class ResilienceRegistry:
         clock: Clock = system_clock,
         bus: EventBus | None = None,
         store: Store | AsyncStore | None = None,
+        layers: Sequence[Layer] | None = None,
     ) -> None:
         self.settings = settings if settings is not None else ResilienceSettings()
         self.clock = clock
         self.bus = bus
         self.store = store
+        self.layers: tuple[Layer, ...] | None = tuple(layers) if layers is not None else None
         self._lock = threading.Lock()
         self._own: dict[str, dict[str, Pattern]] = {}
 

@@ -70,12 +70,12 @@ sync and async shells only call the function, and sleep with ``clock.sleep`` or
 
 from __future__ import annotations
 
-import functools
+import inspect
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar, ParamSpec, TypeVar, cast
+from typing import Any, ClassVar, ParamSpec, Protocol, TypeVar, cast
 
 from peak_trade.clock import Clock, system_clock
 from peak_trade.errors import CircuitOpenError, InvalidArgumentError
@@ -99,6 +99,7 @@ from peak_trade.resilience._wrap import (
 
 __all__ = [
     "Retry",
+    "RetryDecorator",
     "RetryStats",
     "RetryTesting",
     "is_testing",
@@ -110,6 +111,7 @@ __all__ = [
 _log = get_logger("peak_trade.resilience.retry")
 
 P = ParamSpec("P")
+Q = ParamSpec("Q")
 R = TypeVar("R")
 
 ExceptionTypes = type[BaseException] | tuple[type[BaseException], ...]
@@ -217,10 +219,26 @@ class RetryStats(PatternStats):
 class Retry:
     """A named retry policy with statistics; ``@Retry(...)`` decorates sync or async functions.
 
-    Takes :func:`retry_with_backoff`'s arguments. Every function it decorates
-    shares its name and its statistics; without a ``name`` it takes the
-    qualified name of the first function it decorates. Given a ``name`` (and
-    ``register=True``) it is listed by the default registry, weakly.
+    Args:
+        max_attempts: total attempts, the first one included.
+        base_delay: first wait (exponential) or every wait (constant), seconds.
+        max_delay: cap on the exponential wait, seconds.
+        exponential: exponential (default) or constant backoff.
+        expected_exception: exception type(s) that are retried.
+        jitter: full jitter on exponential waits (default on).
+        deadline: overall seconds from the first attempt; never waits past it.
+        retry_if: extra predicate; an exception is retried only if it returns true.
+        clock: time source and sleeper (``ManualClock`` in tests).
+        bus: event bus for ``Retry*`` events.
+        rng: random source for jitter (seed it for reproducible schedules).
+        name: name in events, logs and stats; default: the qualified name of
+            the first function it decorates.
+        testing: testing switch; defaults to the module's :data:`testing`.
+        register: a retry given a ``name`` is listed (weakly) by the default
+            registry; ``register=False`` keeps it out.
+
+    Every function it decorates shares its name and its statistics
+    (:func:`retry_with_backoff` without a ``name`` makes one per function).
 
     It is also the policy core: the delay schedule, which errors to retry,
     when to give up. Each call gets a small :class:`_Attempts` cursor from
@@ -312,7 +330,7 @@ class Retry:
 
     @property
     def stats(self) -> RetryStats:
-        """A snapshot of the counters (plain integers: no lock)."""
+        """Calls, retries and give-ups so far (read without a lock)."""
         return RetryStats(
             self.calls, self.retries, self.succeeded_after_retry, dict(self._exhausted)
         )
@@ -475,65 +493,41 @@ class _Attempts:
                 bus.publish(RetrySucceeded(policy.name, self.attempt))
 
 
-def retry_with_backoff(
-    max_attempts: int = 3,
-    base_delay: float = 1.0,
-    max_delay: float = 60.0,
-    exponential: bool = True,
-    expected_exception: ExceptionTypes = Exception,
-    *,
-    jitter: bool = True,
-    deadline: float | None = None,
-    retry_if: Callable[[BaseException], bool] | None = None,
-    clock: Clock = system_clock,
-    bus: EventBus | None = None,
-    rng: random.Random | None = None,
-    name: str | None = None,
-    testing: RetryTesting | None = None,
-    register: bool = True,
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Retry the decorated function (sync or ``async def``); see the module docstring.
+class RetryDecorator(Protocol):
+    """What :func:`retry_with_backoff` returns: decorates a sync or async function."""
 
-    Args:
-        max_attempts: total attempts, the first one included.
-        base_delay: first wait (exponential) or every wait (constant), seconds.
-        max_delay: cap on the exponential wait, seconds.
-        exponential: exponential (default) or constant backoff.
-        expected_exception: exception type(s) that are retried.
-        jitter: full jitter on exponential waits (default on).
-        deadline: overall seconds from the first attempt; never waits past it.
-        retry_if: extra predicate; an exception is retried only if it returns true.
-        clock: time source and sleeper (``ManualClock`` in tests).
-        bus: event bus for ``Retry*`` events.
-        rng: random source for jitter (seed it for reproducible schedules).
-        name: name in events and stats; defaults to the function's qualified name.
-            With a name, every function this decorator decorates shares one
-            :class:`Retry` (its statistics too), listed by the default registry.
-        testing: testing switch; defaults to the module's :data:`testing`.
-        register: ``False`` keeps a named retry out of the default registry's listing.
+    def __call__(self, func: Callable[P, R], /) -> Callable[P, R]: ...
 
-    The :class:`Retry` is reachable as ``decorated.retry`` (``.stats``, ``.name``).
-    """
-    make = functools.partial(
-        Retry,
-        max_attempts,
-        base_delay,
-        max_delay,
-        exponential,
-        expected_exception,
-        jitter=jitter,
-        deadline=deadline,
-        retry_if=retry_if,
-        clock=clock,
-        bus=bus,
-        rng=rng,
-        testing=testing,
-        register=register,
-    )
-    named = make(name=name)  # checks the arguments now, not at decoration
 
-    def decorate(func: Callable[P, R]) -> Callable[P, R]:
-        # unnamed: one Retry per function, named after it (as the events always were)
-        return (named if name is not None else make())(func)
+def _one_per_function(make: Callable[Q, Retry]) -> Callable[Q, RetryDecorator]:
+    """A decorator factory taking ``make``'s arguments: a named :class:`Retry` serves
+    every function it decorates; an unnamed one is made anew for each, named after it."""
 
-    return decorate
+    def factory(*args: Q.args, **kwargs: Q.kwargs) -> RetryDecorator:
+        named = make(*args, **kwargs)  # checks the arguments now, not at decoration
+        if named._named:
+            return named
+
+        def decorate(func: Callable[P, R]) -> Callable[P, R]:
+            return make(*args, **kwargs)(func)
+
+        return decorate
+
+    # help() and inspect.signature show make's arguments
+    signature = inspect.signature(make).replace(return_annotation=RetryDecorator)
+    factory.__signature__ = signature  # type: ignore[attr-defined]
+    return factory
+
+
+retry_with_backoff = _one_per_function(Retry)
+retry_with_backoff.__name__ = retry_with_backoff.__qualname__ = "retry_with_backoff"
+retry_with_backoff.__doc__ = """Retry the decorated sync or ``async def`` function (see the module).
+
+Takes :class:`Retry`'s arguments (seed 000: ``max_attempts``, ``base_delay``,
+``max_delay``, ``exponential``, ``expected_exception``; then ``jitter``,
+``deadline``, ``retry_if``, ``clock``, ``bus``, ``rng``, ``name``, ``testing``,
+``register``). With a ``name``, every function it decorates shares one
+:class:`Retry` (its statistics too), listed by the default registry; without,
+each function gets its own, named after it. The :class:`Retry` is reachable as
+``decorated.retry`` (``.stats``, ``.name``).
+"""

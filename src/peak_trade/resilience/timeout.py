@@ -288,7 +288,7 @@ class Timeout:
 
     @property
     def stats(self) -> TimeoutStats:
-        """A snapshot of the counters (plain integers: no lock)."""
+        """Calls, timeouts, refusals so far, and the threads still hung now (no lock)."""
         return TimeoutStats(self._calls, self._timed_out, self._rejected, self._workers.abandoned)
 
     def _error(self) -> OperationTimeoutError:
