@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import structlog
 
 from peak_trade.clock import ManualClock
 from peak_trade.events import EventBus
@@ -67,3 +68,11 @@ def test_fallback_strategy_is_an_enum_in_the_object_and_the_event(
 
     assert fetch() == 0
     assert used[0].strategy is strategy
+
+
+def test_the_give_up_log_names_the_reason_by_its_enum_value() -> None:
+    with structlog.testing.capture_logs() as logs:
+        _exhausted(deadline=25.0)
+    [warning] = [e for e in logs if e["log_level"] == "warning"]
+    assert warning["reason"] == GiveUpReason.DEADLINE
+    assert warning["detail"] == "deadline of 25s"

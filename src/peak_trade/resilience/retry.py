@@ -477,7 +477,8 @@ class _Attempts:
             "retries exhausted",
             function=policy.name,
             attempts=attempts,
-            reason=detail,
+            reason=reason.value,
+            detail=detail,
             error=type(exc).__qualname__,
         )
         bus = policy.bus
