@@ -147,7 +147,9 @@ class Bulkhead:
         self._in_flight = 0
         self._peak = 0
         self._admitted = 0
-        self._cond = threading.Condition()
+        # the condition's own lock, taken directly where nobody waits (C, not Python, code)
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._async_waiters: deque[_Waiter] = deque()
         self.rejected = 0
         if register and name is not None:
@@ -161,7 +163,7 @@ class Bulkhead:
     @property
     def stats(self) -> BulkheadStats:
         """A consistent snapshot of the counters."""
-        with self._cond:
+        with self._lock:
             return BulkheadStats(
                 self.max_concurrent, self._in_flight, self._peak, self._admitted, self.rejected
             )
@@ -169,20 +171,26 @@ class Bulkhead:
     # --- core: the counter ---------------------------------------------------------
 
     def _take_slot(self) -> None:
-        # caller holds self._cond and has checked there is room
+        # caller holds self._lock and has checked there is room
         self._in_flight = in_flight = self._in_flight + 1
         self._admitted += 1
-        self._peak = max(self._peak, in_flight)
+        if in_flight > self._peak:  # noqa: PLR1730 - no max() call on the hot path
+            self._peak = in_flight
 
     def _try_enter(self) -> bool:
-        # caller holds self._cond
-        if self._in_flight < self.max_concurrent:
-            self._take_slot()
+        # caller holds self._lock; the common case, so _take_slot is written out
+        in_flight = self._in_flight
+        if in_flight < self.max_concurrent:
+            self._in_flight = in_flight = in_flight + 1
+            self._admitted += 1
+            if in_flight > self._peak:  # noqa: PLR1730 - no max() call on the hot path
+                self._peak = in_flight
             return True
         return False
 
-    def _exit(self) -> None:
-        with self._cond:
+    def _exit(self, admitted_at: float | None = None) -> None:
+        """Give the slot back (reporting the call if it was admitted at ``admitted_at``)."""
+        with self._lock:
             self._in_flight -= 1
             # hand the slot to an async waiter if one is queued, else wake a thread
             while self._async_waiters:
@@ -191,11 +199,14 @@ class Bulkhead:
                     waiter.granted = True
                     self._take_slot()
                     waiter.loop.call_soon_threadsafe(_grant, waiter.future)
-                    return
-            self._cond.notify()
+                    break
+            else:
+                self._cond.notify()
+        if admitted_at is not None:
+            self._report_finished(admitted_at)
 
     def _reject(self) -> BulkheadFullError:
-        with self._cond:
+        with self._lock:
             self.rejected += 1
         if self._bus is not None and self._bus.wants(BulkheadRejected):
             self._bus.publish(BulkheadRejected(self.name, self.max_concurrent))
@@ -208,7 +219,7 @@ class Bulkhead:
     # --- shells --------------------------------------------------------------------
 
     def _enter_sync(self) -> None:
-        with self._cond:
+        with self._lock:
             if self._try_enter():
                 return
             if self.max_wait > 0 and self._clock.wait_for(
@@ -223,14 +234,14 @@ class Bulkhead:
 
     def _expire(self, waiter: _Waiter) -> None:
         """On the waiter's loop, at ``max_wait``: give up unless a slot came first."""
-        with self._cond:
+        with self._lock:
             if waiter.granted:
                 return  # the slot's _grant is on its way
             waiter.abandoned = True
         _grant(waiter.future)  # wake the caller, who finds itself not granted
 
     async def _enter_async(self) -> None:
-        with self._cond:
+        with self._lock:
             if self._try_enter():
                 return
             if self.max_wait <= 0:
@@ -249,7 +260,7 @@ class Bulkhead:
             await waiter.future
         except asyncio.CancelledError:
             waiter.timer.cancel()
-            with self._cond:
+            with self._lock:
                 granted = waiter.granted
                 waiter.abandoned = not granted
             if granted:
@@ -258,8 +269,6 @@ class Bulkhead:
         waiter.timer.cancel()
         if not waiter.granted:  # set under the lock before the future was resolved
             raise self._reject()
-
-    # --- call events (only while someone listens) -----------------------------------
 
     def _report_admitted(self, asked_at: float) -> float:
         """Report a call that got its slot; return when (the start of its duration)."""
@@ -274,37 +283,29 @@ class Bulkhead:
             BulkheadCallFinished(self.name, self._mono() - admitted_at, self._in_flight)
         )
 
+    # --- shells: a call holds a slot; its events only while someone listens ------------
+
     def _call_sync(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        watched = self._calls.active
-        asked_at = self._mono() if watched else 0.0
+        asked_at = self._mono() if self._calls.active else None
         self._enter_sync()
-        admitted_at = asked_at
+        admitted_at = None if asked_at is None else self._report_admitted(asked_at)
         try:
-            if watched:
-                admitted_at = self._report_admitted(asked_at)
             return func(*args, **kwargs)
         finally:
-            self._exit()
-            if watched:
-                self._report_finished(admitted_at)
+            self._exit(admitted_at)
 
     async def _call_async(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        watched = self._calls.active
-        asked_at = self._mono() if watched else 0.0
+        asked_at = self._mono() if self._calls.active else None
         await self._enter_async()
-        admitted_at = asked_at
+        admitted_at = None if asked_at is None else self._report_admitted(asked_at)
         try:
-            if watched:
-                admitted_at = self._report_admitted(asked_at)
             return await func(*args, **kwargs)
         finally:
-            self._exit()
-            if watched:
-                self._report_finished(admitted_at)
+            self._exit(admitted_at)
 
     def __call__(self, func: F) -> F:
         """Decorate ``func`` (sync or async)."""

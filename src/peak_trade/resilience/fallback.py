@@ -125,6 +125,7 @@ class Fallback:
                 context={"name": name},
             )
         self.strategy = chosen[0]
+        self._last_good = self.strategy is FallbackStrategy.LAST_GOOD  # read per call: a bool
         self._value = value
         self._func = func
         # decided once: an async fallback function's answer is awaited (async calls only)
@@ -157,8 +158,6 @@ class Fallback:
         return key
 
     def _remember(self, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
-        if self.strategy is not FallbackStrategy.LAST_GOOD:
-            return
         key = self._key(args, kwargs)
         if key is None:
             return
@@ -197,7 +196,8 @@ class Fallback:
             result = func(*args, **kwargs)
         except self._exceptions as exc:
             return self._recover(exc, args, kwargs)
-        self._remember(args, kwargs, result)
+        if self._last_good:
+            self._remember(args, kwargs, result)
         return result
 
     async def _call_async(
@@ -208,7 +208,8 @@ class Fallback:
         except self._exceptions as exc:
             answer = self._recover(exc, args, kwargs)
             return await answer if self._func_is_async else answer
-        self._remember(args, kwargs, result)
+        if self._last_good:
+            self._remember(args, kwargs, result)
         return result
 
     def __call__(self, func: F) -> F:

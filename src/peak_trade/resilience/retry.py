@@ -353,7 +353,9 @@ class Retry:
         """A cursor for one retried call (counted)."""
         self.calls += 1
         t = self.testing
-        return _Attempts(self, t.max_attempts(self.max_attempts), t.enabled)
+        if t.enabled:
+            return _Attempts(self, t.max_attempts(self.max_attempts), True)
+        return _Attempts(self, self.max_attempts, False)
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         """Decorate ``func`` (sync or ``async def``); generator functions are refused."""

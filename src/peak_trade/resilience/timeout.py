@@ -273,6 +273,7 @@ class Timeout:
         self.seconds = float(seconds)
         self.name = name if name is not None else "timeout"
         self.mode = mode
+        self._cooperative = mode is TimeoutMode.DEADLINE  # read per call: a bool, not an enum
         self._clock = clock
         self._mono = clock.monotonic
         self._dog_attr = f"_peak_trade_timeout_watchdog_{id(clock)}"  # see _watchdog
@@ -380,7 +381,7 @@ class Timeout:
     ) -> Any:
         mine, token, _ = self._enter_deadline()
         try:
-            if self.mode is TimeoutMode.DEADLINE:
+            if self._cooperative:
                 return func(*args, **kwargs)
             # the worker runs in a copy of our context, so it sees the deadline too
             context = contextvars.copy_context()
